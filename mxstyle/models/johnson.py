@@ -1,0 +1,100 @@
+"""Johnson et al. 2016 "Perceptual Losses for Real-Time Style Transfer" generator.
+
+With the fixes popularized by pytorch/examples fast_neural_style: instance normalization instead of
+batch normalization (Ulyanov et al. 2016), reflection padding, and nearest upsampling + convolution
+instead of transposed convolutions (no checkerboard artifacts).
+
+Architecture for ``channels=(32, 64, 128), res_blocks=5`` (the ``johnson`` entry)::
+
+    c9s1-32, d64, d128, R128 x5, u64, u32, c9s1-3
+
+where ``d`` is a 3x3 stride-2 conv, ``u`` a nearest x2 upsampling + 3x3 conv, every conv but the last
+followed by affine InstanceNorm + ReLU. The spec table :data:`JOHNSON_SPECS` drives the network
+(as ``gluon/model_zoo/vision/vgg.py`` does); the registered constructors are thin.
+"""
+
+from mxnet.gluon import nn
+from mxnet.gluon.block import HybridBlock
+
+from .layers import ConvNormReLU, ReflectConv, ResidualBlock
+from .registry import register_model
+
+__all__ = ['JOHNSON_SPECS', 'JohnsonNet', 'johnson', 'johnson_lite']
+
+#: name -> keyword arguments of :class:`JohnsonNet`.
+JOHNSON_SPECS = {
+    # 1.68 M parameters, 307.6 kFLOP per pixel (conv multiply-add = 2 FLOP).
+    'johnson': dict(channels=(32, 64, 128), res_blocks=5, outer_kernel=9),
+    # 16/32/64 channels, 3 residual blocks: 0.28 M parameters, 66.2 kFLOP per pixel (4.6x fewer).
+    'johnson_lite': dict(channels=(16, 32, 64), res_blocks=3, outer_kernel=9),
+}
+
+
+class JohnsonNet(HybridBlock):
+    """Encoder / residual / decoder image transformation network.
+
+    Parameters
+    ----------
+    channels : sequence of int
+        Channels of the first full-resolution conv and of each stride-2 stage; the decoder mirrors
+        them. ``len(channels) - 1`` downsampling stages give ``stride = 2 ** (len(channels) - 1)``.
+    res_blocks : int
+        Number of residual blocks at the lowest resolution.
+    outer_kernel : int
+        Kernel size of the first and last convolutions (odd).
+    arch : str or None
+        Registry name, stored as ``self.arch``; also the default parameter prefix ``arch + '_'``.
+
+    Input and output: NCHW float32 RGB in [0, 255]; H and W must be multiples of ``stride`` and at
+    least ``min_size`` (see :func:`mxstyle.models.check_input_shape`). The output is
+    ``127.5 * (tanh(x) + 1)``, so it always lies in [0, 255].
+    """
+
+    def __init__(self, channels=(32, 64, 128), res_blocks=5, outer_kernel=9, arch=None, **kwargs):
+        channels = tuple(int(c) for c in channels)
+        if len(channels) < 1 or min(channels) < 1 or res_blocks < 0 or outer_kernel % 2 != 1:
+            raise ValueError('bad JohnsonNet spec: channels=%r res_blocks=%r outer_kernel=%r'
+                             % (channels, res_blocks, outer_kernel))
+        if arch is not None and 'prefix' not in kwargs:
+            kwargs['prefix'] = arch + '_'
+        super().__init__(**kwargs)
+        self.arch = arch
+        self.spec = dict(channels=channels, res_blocks=int(res_blocks), outer_kernel=int(outer_kernel))
+        self.stride = 2 ** (len(channels) - 1)
+        # The bottleneck must be at least 2 pixels wide for its reflection padding.
+        self.min_size = 2 * self.stride
+        with self.name_scope():
+            self.features = nn.HybridSequential(prefix='')
+            with self.features.name_scope():
+                self.features.add(ConvNormReLU(3, channels[0], outer_kernel))
+                for cin, cout in zip(channels[:-1], channels[1:]):
+                    self.features.add(ConvNormReLU(cin, cout, 3, strides=2))
+                for _ in range(res_blocks):
+                    self.features.add(ResidualBlock(channels[-1]))
+                rev = channels[::-1]
+                for cin, cout in zip(rev[:-1], rev[1:]):
+                    self.features.add(ConvNormReLU(cin, cout, 3, upsample=2))
+            self.output = ReflectConv(channels[0], 3, outer_kernel)
+
+    def hybrid_forward(self, F, x):
+        x = x * (1.0 / 127.5) - 1.0
+        x = self.output(self.features(x))
+        return (F.tanh(x) + 1.0) * 127.5
+
+
+def _build(arch, **kwargs):
+    spec = dict(JOHNSON_SPECS[arch])
+    spec.update(kwargs)
+    return JohnsonNet(arch=arch, **spec)
+
+
+@register_model
+def johnson(**kwargs):
+    """Johnson et al. 2016 generator: 32/64/128 channels, 5 residual blocks, stride 4."""
+    return _build('johnson', **kwargs)
+
+
+@register_model
+def johnson_lite(**kwargs):
+    """Johnson generator with 16/32/64 channels and 3 residual blocks (about 4.6x fewer FLOPs)."""
+    return _build('johnson_lite', **kwargs)

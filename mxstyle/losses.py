@@ -14,7 +14,7 @@ from collections import OrderedDict
 from mxnet.gluon import HybridBlock
 
 from .errors import ConfigError
-from .vgg import VGG16_LAYERS, check_layers
+from .vgg import VGG16_LAYERS, VGG16Features, check_layers
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -80,7 +80,7 @@ class LossConfig:
     """
 
     def __init__(self, content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
-                 content_weight=1.0, style_weight=1e4, tv_weight=1e-3, style_layer_weights=None):
+                 content_weight=1.0, style_weight=30.0, tv_weight=10.0, style_layer_weights=None):
         self.content_layers = check_layers(content_layers)
         self.style_layers = check_layers(style_layers)
         for name, value in (("content_weight", content_weight), ("style_weight", style_weight),
@@ -128,14 +128,15 @@ class PerceptualLoss(HybridBlock):
         self._style_index = [layers.index(layer) for layer in config.style_layers]
         with self.name_scope():
             self.vgg = vgg
+            # The photo only needs the content layers: a shallower pass with the same weights.
+            self.content_vgg = VGG16Features(config.content_layers, pooling=vgg.pooling, share=vgg)
             self.content_loss = ContentLoss()
             self.style_loss = StyleLoss(config.style_layer_weights)
             self.tv_loss = TVLoss()
 
     def content_targets(self, content_image):
         """VGG features of the content image(s) at the content layers (no gradient needed)."""
-        features = self.vgg(content_image)
-        return [features[i] for i in self._content_index]
+        return list(self.content_vgg(content_image))
 
     def style_targets(self, style_image):
         """Gram matrices of the style image at the style layers, each of shape (1, C, C)."""

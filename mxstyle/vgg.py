@@ -42,13 +42,15 @@ def check_layers(layers):
 class VGG16Features(nn.HybridBlock):
     """VGG16 up to the deepest of ``layers``; returns those layers' ReLU outputs as a tuple.
 
+    ``share`` (another VGG16Features at least as deep) reuses its weights instead of creating
+    new ones: the training graph runs the photo only up to the content layers this way.
     ``pooling`` is "max" (ImageNet VGG) or "avg" (Gatys et al. found average pooling gives
     slightly smoother results when optimizing pixels). Parameters are named after the layers
     (``conv1_1_weight``...), independent of Gluon's prefixes, so a weight file loads into any
     truncated network.
     """
 
-    def __init__(self, layers=VGG16_LAYERS, pooling="max", **kwargs):
+    def __init__(self, layers=VGG16_LAYERS, pooling="max", share=None, **kwargs):
         super().__init__(**kwargs)
         self.layers = check_layers(layers)
         if pooling not in ("max", "avg"):
@@ -56,10 +58,14 @@ class VGG16Features(nn.HybridBlock):
         self.pooling = pooling
         depth = max(VGG16_LAYERS.index(layer) for layer in self.layers) + 1
         self._wanted = {VGG16_LAYERS.index(layer): i for i, layer in enumerate(self.layers)}
+        if share is not None:  # a shallower view of another VGG16Features: same weight objects
+            if len(share.convs) < depth:
+                raise ConfigError(f"cannot share weights with a VGG that stops before {self.layers}")
+            self.convs = share.convs[:depth]
+            for name, conv in zip(CONV_NAMES, self.convs):
+                self.register_child(conv, name)
+            return
         with self.name_scope():
-            self.mean = self.params.get_constant(
-                "caffe_mean", mx.nd.array(CAFFE_MEAN_BGR).reshape((1, 3, 1, 1))
-            )
             self.convs = []
             in_channels = 3
             for index, name in enumerate(CONV_NAMES[:depth]):
@@ -69,8 +75,11 @@ class VGG16Features(nn.HybridBlock):
                 self.convs.append(conv)
                 in_channels = channels
 
-    def hybrid_forward(self, F, x, mean):
-        x = F.broadcast_sub(F.reverse(x, axis=1), mean)  # RGB -> BGR, minus the Caffe mean
+    def hybrid_forward(self, F, x):
+        # RGB -> BGR minus the Caffe mean, with scalar ops only (no constant parameter to share).
+        r, g, b = F.split(x, num_outputs=3, axis=1)
+        mean_b, mean_g, mean_r = CAFFE_MEAN_BGR
+        x = F.concat(b - mean_b, g - mean_g, r - mean_r, dim=1)
         outputs = [None] * len(self.layers)
         for index, (name, conv) in enumerate(zip(CONV_NAMES, self.convs)):
             if index > 0 and name.endswith("_1"):  # a new block starts after a pooling

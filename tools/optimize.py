@@ -35,6 +35,8 @@ def parse_args(argv):
                    help="comma-separated weights, one per --style image (default: equal)")
     p.add_argument("--preserve-colors", action="store_true", help="transfer luminance only; keep the photo's colors")
     p.add_argument("--pooling", choices=("max", "avg"), default="max", help="VGG pooling (default %(default)s)")
+    p.add_argument("--vgg-weights", default="imagenet",
+                   help="a VGG16 .params file (default: the cached ImageNet weights, fetched on first use)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quality", type=int, default=95, help="JPEG quality (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,7 +55,8 @@ def main(argv=None):
         args.content, args.style, size=args.size, iters=args.iters, optimizer=args.optimizer,
         init=args.init, config=cli.loss_config(args, LossConfig), style_scale=args.style_scale,
         style_blend_weights=args.style_blend_weights, preserve_colors=args.preserve_colors,
-        seed=args.seed, lr=args.lr, pooling=args.pooling, progress=not args.no_progress)
+        seed=args.seed, lr=args.lr, pooling=args.pooling, vgg_weights=args.vgg_weights,
+        progress=not args.no_progress)
     out = Path(args.out)
     io.write_image(out, result.image, quality=args.quality)
     stem = out.with_suffix("")

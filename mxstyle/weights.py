@@ -124,7 +124,8 @@ def load_params(path, *, ctx=None, expected_sha256="imagenet"):
         expected_sha256 = TENSORS_SHA256
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"VGG16 weight file {path} does not exist. {FETCH_HELP}")
+        advice = FETCH_HELP if expected_sha256 is not None else "Check the path."
+        raise WeightsError(f"VGG16 weight file {path} does not exist. {advice}")
     try:
         arrays = mx.nd.load(str(path))
     except mx.MXNetError as exc:

@@ -20,7 +20,7 @@ TRAIN_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 def default_train_config(**overrides):
     """The loss configuration that tools/train.py uses unless told otherwise."""
     options = dict(content_layers=TRAIN_CONTENT_LAYERS, style_layers=TRAIN_STYLE_LAYERS,
-                   content_weight=1.0, style_weight=10.0, tv_weight=1.0)
+                   content_weight=1.0, style_weight=3.0, tv_weight=10.0)
     options.update({k: v for k, v in overrides.items() if v is not None})
     return LossConfig(**options)
 

@@ -1,0 +1,126 @@
+"""Training checkpoints that survive a kill at any moment and resume exactly.
+
+Layout of a run folder::
+
+    RUN_DIR/checkpoints/step-000400/generator.params   the generator's weights
+                                    trainer.states     Adam's moments and update counts
+                                    state.json         step, options, random state, sha256 of both files
+    RUN_DIR/checkpoints/latest                         name of the newest complete checkpoint
+
+A checkpoint is written into a hidden temporary folder, flushed, and renamed into place; only
+then is ``latest`` replaced (write-then-rename again). A kill leaves either the previous
+checkpoint or the new one, never a half-written one that ``latest`` points to.
+"""
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import MxstyleError
+
+STATE_FILE = "state.json"
+GENERATOR_FILE = "generator.params"
+TRAINER_FILE = "trainer.states"
+
+
+class CheckpointError(MxstyleError):
+    """A checkpoint is missing, incomplete or does not match its recorded checksums."""
+
+
+def checkpoint_dir(run_dir):
+    return Path(run_dir) / "checkpoints"
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_text_atomic(path, text):
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    _fsync(tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run_dir, step, generator, trainer, state, keep=2):
+    """Write checkpoint ``step`` atomically; keep the newest ``keep`` ones. Returns its folder."""
+    root = checkpoint_dir(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:06d}"
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    generator.save_parameters(str(tmp / GENERATOR_FILE))
+    trainer.save_states(str(tmp / TRAINER_FILE))
+    record = dict(state, step=step, files={f: _sha256(tmp / f) for f in (GENERATOR_FILE, TRAINER_FILE)})
+    (tmp / STATE_FILE).write_text(json.dumps(record, indent=1))
+    for f in (GENERATOR_FILE, TRAINER_FILE, STATE_FILE):
+        _fsync(tmp / f)
+    final = root / name
+    if final.exists():  # the same step saved again (e.g. a resumed run): replace it
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync(root)
+    _write_text_atomic(root / "latest", name + "\n")
+    for old in complete_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def complete_checkpoints(run_dir):
+    """Complete checkpoint folders, oldest first (temporary leftovers are ignored)."""
+    root = checkpoint_dir(run_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob("step-*") if (p / STATE_FILE).is_file())
+
+
+def read_checkpoint(path):
+    """The state dict of a checkpoint folder, after checking its files against their sha256."""
+    path = Path(path)
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has no readable {STATE_FILE}: {exc}") from exc
+    for name, expected in state.get("files", {}).items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"checkpoint {path} lacks {name}")
+        if _sha256(f) != expected:
+            raise CheckpointError(f"checkpoint file {f} does not match its recorded sha256 (corrupt or modified)")
+    return state
+
+
+def latest_checkpoint(run_dir):
+    """The newest complete checkpoint of a run: its folder, or None when the run has none."""
+    root = checkpoint_dir(run_dir)
+    pointer = root / "latest"
+    if pointer.is_file():
+        candidate = root / pointer.read_text().strip()
+        if (candidate / STATE_FILE).is_file():
+            return candidate
+    complete = complete_checkpoints(run_dir)  # pointer lost: fall back to the newest complete one
+    return complete[-1] if complete else None
+
+
+def load_checkpoint(path, generator, trainer=None, ctx=None):
+    """Load weights (and optimizer states) from a checkpoint folder; returns its state dict."""
+    state = read_checkpoint(path)
+    path = Path(path)
+    generator.load_parameters(str(path / GENERATOR_FILE), ctx=ctx)
+    if trainer is not None:
+        trainer.load_states(str(path / TRAINER_FILE))
+    return state

@@ -1,0 +1,265 @@
+"""Feed-forward training: exact resume, logs, guards, crash-safe checkpoints, the CLI."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet.gluon import HybridBlock
+
+from mxstyle import ConfigError, io, vgg, weights
+from mxstyle.models import get_model, register_model
+from mxstyle.training import DivergedError, TrainOptions, checkpoint as ckpt, train
+from mxstyle.training.guards import OutputGuards, check_finite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def random_vgg_file(tmp_path_factory):
+    mx.random.seed(0)
+    net = vgg.load_vgg16(weights=None, hybridize=False)
+    arrays = {f"{n}_{k}": getattr(c, k).data().asnumpy() for c, n in zip(net.convs, vgg.CONV_NAMES)
+              for k in ("weight", "bias")}
+    path = tmp_path_factory.mktemp("vgg") / "random_vgg16.params"
+    weights.save_params(arrays, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.RandomState(0)
+    for i in range(6):
+        y, x = np.mgrid[0:40, 0:48]
+        img = np.stack([128 + 90 * np.sin(x / (3 + i)), 128 + 90 * np.cos(y / 4), rng.uniform(0, 255, (40, 48))], 2)
+        io.write_image(root / "photos" / f"sub{i % 2}" / f"p{i}.png", img)
+    io.write_image(root / "style.png", rng.uniform(0, 255, (40, 40, 3)))
+    return root
+
+
+def options(dataset, out, vgg_file, **kw):
+    base = dict(style=str(dataset / "style.png"), data=str(dataset / "photos"), out=str(out), steps=8,
+                batch_size=2, image_size=32, checkpoint_every=4, workers=0, vgg_weights=vgg_file,
+                progress=False, preview_size=48)
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def read_log(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
+
+
+def test_resume_follows_the_same_loss_trajectory(tmp_path, dataset, random_vgg_file):
+    straight = train(options(dataset, tmp_path / "a", random_vgg_file))
+    assert straight.step == 8
+    train(options(dataset, tmp_path / "b", random_vgg_file, steps=4))
+    resumed = train(options(dataset, tmp_path / "b", random_vgg_file, resume=True))
+    assert resumed.step == 8
+    a, b = read_log(tmp_path / "a"), read_log(tmp_path / "b")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, 9))
+    for ra, rb in zip(a[4:], b[4:]):
+        for key in ("loss", "content", "style", "tv"):
+            assert rb[key] == pytest.approx(ra[key], rel=1e-5), (ra["step"], key)
+    wa = mx.nd.load(str(tmp_path / "a" / "checkpoints" / "step-000008" / "generator.params"))
+    wb = mx.nd.load(str(tmp_path / "b" / "checkpoints" / "step-000008" / "generator.params"))
+    for key in wa:
+        np.testing.assert_allclose(wa[key].asnumpy(), wb[key].asnumpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_a_run_writes_log_plot_previews_and_keeps_two_checkpoints(tmp_path, dataset, random_vgg_file):
+    run = tmp_path / "run"
+    train(options(dataset, run, random_vgg_file, steps=6, checkpoint_every=2, log_every=2))
+    log = read_log(run)
+    assert [r["step"] for r in log] == [2, 4, 6]
+    assert set(log[0]) >= {"step", "loss", "content", "style", "tv", "seconds"}
+    assert all(np.isfinite(r["loss"]) for r in log)
+    assert (run / "loss.png").stat().st_size > 1000
+    assert sorted(p.name for p in (run / "previews").iterdir()) == [
+        "step-000002.jpg", "step-000004.jpg", "step-000006.jpg"]
+    assert [p.name for p in ckpt.complete_checkpoints(run)] == ["step-000004", "step-000006"]
+    assert ckpt.latest_checkpoint(run).name == "step-000006"
+    assert json.loads((run / "config.json").read_text())["arch"] == "johnson"
+
+
+def test_an_existing_run_is_not_overwritten_and_resume_checks_options(tmp_path, dataset, random_vgg_file):
+    run = tmp_path / "run"
+    train(options(dataset, run, random_vgg_file, steps=2, checkpoint_every=2))
+    with pytest.raises(ConfigError, match="--resume"):
+        train(options(dataset, run, random_vgg_file, steps=4))
+    with pytest.raises(ConfigError, match="batch-size"):
+        train(options(dataset, run, random_vgg_file, steps=4, resume=True, batch_size=3))
+    done = train(options(dataset, run, random_vgg_file, steps=2, resume=True))
+    assert done.step == 2  # nothing left to do
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(arch="unet"), "johnson"), (dict(steps=0), "steps"), (dict(image_size=30), "multiple"),
+    (dict(lr=0), "lr"), (dict(style_layers=("relu9_1",)), "relu9_1"),
+])
+def test_bad_options_are_refused_before_any_work(tmp_path, dataset, random_vgg_file, bad, match):
+    with pytest.raises(ConfigError, match=match):
+        train(options(dataset, tmp_path / "run", random_vgg_file, **bad))
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unreadable_photo_is_skipped_with_a_warning(tmp_path, dataset, random_vgg_file):
+    import shutil
+
+    data = tmp_path / "photos"
+    shutil.copytree(dataset / "photos", data)
+    (data / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        result = train(options(dataset, tmp_path / "run", random_vgg_file, data=str(data), steps=4,
+                               batch_size=4))
+    assert result.step == 4
+
+
+# --- guards -------------------------------------------------------------------------------
+
+class _Forced(HybridBlock):
+    """A generator whose output is forced (constant, cast, NaN) but still has a weight to train."""
+    stride = 4
+    min_size = 8
+
+    def __init__(self, mode, **kwargs):
+        super().__init__(prefix=f"forced_{mode}_", **kwargs)
+        self.mode, self.arch = mode, f"test_{mode}"
+        with self.name_scope():
+            self.gain = self.params.get("gain", shape=(1,), init=mx.init.Constant(0.01))
+
+    def hybrid_forward(self, F, x, gain):
+        texture = F.broadcast_mul(x - 127.5, gain)  # tiny: keeps a gradient, not a picture
+        if self.mode == "constant":
+            return texture + 127.5
+        if self.mode == "cast":
+            red = F.concat(F.ones_like(F.slice_axis(x, axis=1, begin=0, end=1)) * 250.0,
+                           F.slice_axis(x, axis=1, begin=1, end=3) * 0.1, dim=1)
+            return red + texture
+        return F.broadcast_mul(x, gain) * float("nan")
+
+
+for _mode in ("constant", "cast", "nan"):
+    register_model(lambda mode=_mode, **kw: _Forced(mode, **kw), name=f"test_{_mode}")
+
+
+@pytest.mark.parametrize("mode,kind", [("constant", "collapse"), ("cast", "color_cast")])
+def test_guard_fires_within_a_few_steps(tmp_path, dataset, random_vgg_file, mode, kind):
+    alerts = []
+    train(options(dataset, tmp_path / "run", random_vgg_file, arch=f"test_{mode}", steps=5, lr=1e-6),
+          on_alert=alerts.append)
+    assert [a.kind for a in alerts] == [kind]
+    assert alerts[0].step <= 3 and f"step {alerts[0].step}" in alerts[0].message
+
+
+def test_a_healthy_batch_raises_no_alert(rng):
+    guards = OutputGuards()
+    photos = rng.uniform(0, 255, (2, 3, 16, 16))
+    assert not any(guards.check(s, photos, photos * 0.8 + 20) for s in range(1, 6))
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dataset, random_vgg_file):
+    run = tmp_path / "run"
+    train(options(dataset, run, random_vgg_file, steps=4))
+    good = ckpt.latest_checkpoint(run)
+    # Swap the architecture's output for NaN by pointing the finished run at the NaN twin.
+    state_file = good / ckpt.STATE_FILE
+    with pytest.raises(DivergedError, match="step 1"):
+        train(options(dataset, tmp_path / "nan_run", random_vgg_file, arch="test_nan", steps=4))
+    assert ckpt.latest_checkpoint(tmp_path / "nan_run") is None  # nothing bad was saved
+    assert ckpt.latest_checkpoint(run) == good and ckpt.read_checkpoint(good)["step"] == 4
+    assert state_file.is_file()
+
+
+def test_check_finite_names_the_step_and_terms():
+    check_finite(3, dict(loss=1.0, content=0.5))
+    with pytest.raises(DivergedError, match=r"step 7 \(loss=inf"):
+        check_finite(7, dict(loss=float("inf"), content=0.5))
+
+
+# --- checkpoints --------------------------------------------------------------------------
+
+def small_generator_and_trainer():
+    from mxnet import gluon
+
+    net = get_model("johnson_lite")
+    net.initialize(mx.init.Xavier())
+    return net, gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 1e-3})
+
+
+def test_a_failure_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    net, trainer = small_generator_and_trainer()
+    ckpt.save_checkpoint(tmp_path, 4, net, trainer, dict(run={}))
+
+    def dies(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(trainer, "save_states", dies)
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(tmp_path, 8, net, trainer, dict(run={}))
+    latest = ckpt.latest_checkpoint(tmp_path)
+    assert latest.name == "step-000004"
+    fresh, _ = small_generator_and_trainer()
+    assert ckpt.load_checkpoint(latest, fresh)["step"] == 4
+
+
+def test_a_tampered_checkpoint_is_refused(tmp_path):
+    net, trainer = small_generator_and_trainer()
+    folder = ckpt.save_checkpoint(tmp_path, 2, net, trainer, dict(run={}))
+    params = folder / ckpt.GENERATOR_FILE
+    data = bytearray(params.read_bytes())
+    data[-10] ^= 0xFF
+    params.write_bytes(bytes(data))
+    with pytest.raises(ckpt.CheckpointError, match="sha256"):
+        ckpt.load_checkpoint(folder, net)
+
+
+KILLER = """
+import sys, mxnet as mx
+from mxnet import gluon
+from mxstyle.models import get_model
+from mxstyle.training import checkpoint as ckpt
+net = get_model("johnson"); net.initialize(mx.init.Xavier())
+trainer = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 1e-3})
+print("ready", flush=True)
+step = 0
+while True:
+    step += 1
+    ckpt.save_checkpoint(sys.argv[1], step, net, trainer, dict(run={}))
+"""
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.55, 0.8])
+def test_a_kill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, delay):
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(tmp_path)], stdout=subprocess.PIPE,
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.stdout.readline().strip() == b"ready"
+    deadline = time.time() + 60
+    while ckpt.latest_checkpoint(tmp_path) is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(delay)  # somewhere in the middle of a later write
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    latest = ckpt.latest_checkpoint(tmp_path)
+    net, _ = small_generator_and_trainer()
+    net = get_model("johnson")
+    net.initialize(mx.init.Xavier())
+    assert ckpt.load_checkpoint(latest, net)["step"] >= 1
+
+
+def test_command_line_trains_with_worker_processes(tmp_path, dataset, random_vgg_file):
+    run = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "tools" / "train.py"), "--style", str(dataset / "style.png"),
+           "--data", str(dataset / "photos"), "--out", str(run), "--steps", "3", "--batch-size", "2",
+           "--image-size", "32", "--checkpoint-every", "3", "--workers", "2",
+           "--vgg-weights", random_vgg_file, "--no-progress", "--arch", "johnson_lite"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["step"] for r in read_log(run)] == [1, 2, 3]
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and again.stderr.startswith("error:") and "--resume" in again.stderr

@@ -1,0 +1,261 @@
+"""Export: MXNet symbol, ONNX (onnxruntime and OpenCV), int8 with a fidelity bound, the model card,
+verification of a model folder, atomic replacement, the CLI. A random johnson_lite, tiny photos."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon
+
+from mxstyle import io
+from mxstyle.export import (CARD_FILE, ExportError, ModelError, export_model, resolve_checkpoint,
+                            sanitize_options, verify_model_dir)
+from mxstyle.export.onnx_export import ort_session, run_onnx
+from mxstyle.export.quantize import psnr
+from mxstyle.models import get_model
+from mxstyle.training.checkpoint import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.filterwarnings("ignore:Cannot decide type:UserWarning")  # SymbolBlock.imports
+ARCH = "johnson_lite"
+QUIET = dict(progress=False, log=lambda *a, **k: None)
+# int8 settings small enough for a test: 32 px photos, speed measured once at 32 px
+TINY_INT8 = dict(int8=True, calib_count=4, holdout_count=2, calib_size=32, bench_size=32, bench_runs=1)
+
+
+def _photo(i, h=40, w=56):
+    rng = np.random.RandomState(i)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+    disk = 120.0 * (((y - cy) ** 2 + (x - cx) ** 2) < (rng.uniform(6, 14) ** 2))
+    img = np.stack([60 + 100 * np.sin(x / (4 + i)) + disk, 128 + 80 * np.cos(y / (3 + i)), 255 * x / w], 2)
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A run folder holding one checkpoint of a random johnson_lite, its photos and painting."""
+    root = tmp_path_factory.mktemp("export")
+    for i in range(8):
+        io.write_image(root / "photos" / f"sub{i % 2}" / f"p{i}.png", _photo(i))
+    io.write_image(root / "painting.png", np.random.RandomState(9).uniform(0, 255, (30, 700, 3)))
+    mx.random.seed(0)
+    generator = get_model(ARCH)
+    generator.initialize(mx.init.Xavier(magnitude=2.0))
+    rng = np.random.RandomState(0)
+    for name, p in generator.collect_params().items():  # every bias / gamma / beta should matter
+        if not name.endswith("weight"):
+            p.set_data(p.data() + mx.nd.array(rng.normal(0, 0.1, p.shape)))
+    trainer = gluon.Trainer(generator.collect_params(), "adam", {"learning_rate": 1e-3})
+    options = dict(style=str(root / "painting.png"), data=str(root / "photos"), out=str(root / "run"),
+                   arch=ARCH, steps=20, batch_size=2, image_size=32, content_weight=1.0, style_weight=3.0,
+                   tv_weight=10.0, content_layers=["relu2_2"], workers=2, resume=False, progress=True,
+                   preview=None, vgg_weights="imagenet")
+    state = dict(run=dict(options=options, loss_config=dict(content_weight=1.0, style_weight=3.0, tv_weight=10.0),
+                          arch=ARCH, stride=generator.stride, style_sha256="0" * 64, data_files=8,
+                          data_digest="0" * 16))
+    save_checkpoint(root / "run", 10, generator, trainer, state)
+    return root
+
+
+@pytest.fixture(scope="module")
+def exported(run):
+    """An export with int8 for both backends and a bound every int8 model passes."""
+    out = run / "models" / "tiny"
+    card = export_model(run / "run", "tiny", out, min_psnr=0.0, style_image=run / "painting.png",
+                        style_source="generated noise", style_license="CC0", **TINY_INT8, **QUIET)
+    return out, card
+
+
+def _generator(run):
+    net = get_model(ARCH)
+    net.load_parameters(str(resolve_checkpoint(run / "run") / "generator.params"))
+    return net
+
+
+def _batch(n, h, w, seed=0):
+    return np.random.RandomState(seed).uniform(0, 255, (n, 3, h, w)).astype(np.float32)
+
+
+def test_resolve_checkpoint_and_sanitized_options(run, tmp_path):
+    ckpt = run / "run" / "checkpoints" / "step-000010"
+    assert resolve_checkpoint(run / "run") == ckpt
+    assert resolve_checkpoint(ckpt) == ckpt
+    with pytest.raises(Exception, match="neither a checkpoint"):
+        resolve_checkpoint(tmp_path)
+    clean = sanitize_options(dict(style="../shared/data/styles/x.jpg", data="/data/photos/", out="runs/a",
+                                  preview=None, vgg_weights="imagenet", lr=1e-3, workers=2))
+    assert clean == dict(style="x.jpg", data="photos", preview=None, vgg_weights="imagenet", lr=1e-3)
+
+
+def test_symbol_reloads_with_symbolblock_and_reproduces_gluon(run, exported):
+    out, card = exported
+    block = gluon.SymbolBlock.imports(str(out / card["files"]["mxnet_fp32_symbol"]["path"]), ["data"],
+                                      str(out / card["files"]["mxnet_fp32_params"]["path"]))
+    x = mx.nd.array(_batch(1, 40, 56))
+    np.testing.assert_allclose(block(x).asnumpy(), _generator(run)(x).asnumpy(), atol=1e-4, rtol=0)
+
+
+def test_onnx_keeps_weights_out_of_the_inputs_and_matches_gluon(run, exported):
+    import onnx
+
+    out, card = exported
+    model = onnx.load(str(out / "tiny.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [13]
+    weights = {init.name for init in model.graph.initializer}
+    assert len(weights) > 20
+    assert [i.name for i in model.graph.input] == ["data"]  # no initializer among the inputs
+    assert [o.name for o in model.graph.output] == ["stylized"]
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, "height", "width"]
+    session = ort_session(out / "tiny.onnx")
+    net = _generator(run)
+    for shape in [(1, 48, 48), (1, 40, 72), (2, 32, 24)]:  # square, non-square, batch of 2
+        x = _batch(*shape, seed=shape[1])
+        diff = np.abs(run_onnx(session, x) - net(mx.nd.array(x)).asnumpy()).max()
+        assert diff < 2e-2, (shape, diff)
+
+
+def test_opencv_dnn_runs_the_onnx_model(exported):
+    cv2 = pytest.importorskip("cv2")
+    out, _ = exported
+    net = cv2.dnn.readNetFromONNX(str(out / "tiny.onnx"))
+    x = _batch(1, 48, 64, seed=3)
+    net.setInput(x)
+    y = net.forward()
+    ref = run_onnx(ort_session(out / "tiny.onnx"), x)
+    assert y.shape == ref.shape
+    assert np.abs(y - ref).max() < 2e-2
+
+
+def test_card_lists_every_file_with_its_sha256(exported):
+    out, card = exported
+    assert json.loads((out / CARD_FILE).read_text()) == card
+    assert card["format"] == 1 and card["name"] == "tiny" and card["arch"] == ARCH and card["stride"] == 4
+    assert card["flops_per_pixel"] == pytest.approx(66240, rel=0.01)
+    assert card["params"] == 276675
+    assert set(card["files"]) == {"mxnet_fp32_symbol", "mxnet_fp32_params", "onnx_fp32", "onnx_int8",
+                                  "mxnet_int8_symbol", "mxnet_int8_params", "style_image"}
+    for role, record in card["files"].items():
+        data = (out / record["path"]).read_bytes()
+        assert record["sha256"] == hashlib.sha256(data).hexdigest(), role
+        assert record["bytes"] == len(data), role
+    listed = {r["path"] for r in card["files"].values()} | {CARD_FILE}
+    assert set(os.listdir(out)) == listed
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    for role, backend in [("onnx_int8", "onnxruntime"), ("mxnet_int8_symbol", "mxnet"), ("mxnet_int8_params", "mxnet")]:
+        fid, speed = card["files"][role]["fidelity"], card["files"][role]["speedup_vs_fp32"]
+        assert fid["photos"] == 2 and fid["size"] == 32 and fid["psnr_db_mean"] >= fid["psnr_db_min"] >= 0
+        assert speed["backend"] == backend and speed["size"] == 32 and speed["speedup"] > 0
+    assert card["quantization"]["photo_folder"] == "photos"  # the run's own photos by default
+    assert card["style"] == dict(image="style.jpg", source="generated noise", license="CC0", file="painting.png",
+                                 sha256="0" * 64)
+    assert max(io.read_image(out / "style.jpg").shape[:2]) == 512
+    training = card["training"]
+    assert training["steps"] == 10 and training["planned_steps"] == 20 and training["checkpoint"] == "step-000010"
+    assert training["options"]["style"] == "painting.png" and training["options"]["data"] == "photos"
+    assert "out" not in training["options"] and "workers" not in training["options"]
+    assert card["created"].endswith("Z") and card["mxstyle_version"]
+    assert verify_model_dir(out) == card
+
+
+def test_int8_models_run_and_stay_close_to_fp32(exported):
+    out, card = exported
+    x = np.stack([io.to_tensor(_photo(20 + i, 32, 32))[0] for i in range(2)])
+    fp32 = run_onnx(ort_session(out / "tiny.onnx"), x)
+    int8 = run_onnx(ort_session(out / "tiny.int8.onnx"), x)
+    assert int8.shape == fp32.shape and psnr(int8, fp32) > 15
+    block = gluon.SymbolBlock.imports(str(out / "tiny-int8-symbol.json"), ["data"], str(out / "tiny-int8-0000.params"))
+    assert psnr(block(mx.nd.array(x)).asnumpy(), fp32) > 15
+
+
+def test_verify_model_dir_refuses_tampered_truncated_and_missing_files(exported, tmp_path):
+    model = tmp_path / "copy"
+    shutil.copytree(exported[0], model)
+    verify_model_dir(model)
+    onnx_file = model / "tiny.onnx"
+    original = onnx_file.read_bytes()
+    tampered = bytearray(original)
+    tampered[len(tampered) // 2] ^= 0xFF
+    onnx_file.write_bytes(bytes(tampered))
+    with pytest.raises(ModelError, match=r"tiny\.onnx.*tampered"):
+        verify_model_dir(model)
+    verify_model_dir(model, roles=["mxnet_fp32_params"])  # a role-limited check skips the ONNX file
+    onnx_file.write_bytes(original)
+    params = model / "tiny-0000.params"
+    params.write_bytes(params.read_bytes()[:-100])
+    with pytest.raises(ModelError, match=r"tiny-0000\.params.*truncated"):
+        verify_model_dir(model)
+    params.unlink()
+    with pytest.raises(ModelError, match=r"tiny-0000\.params.*missing"):
+        verify_model_dir(model)
+    with pytest.raises(ModelError, match="no model.json|not a model folder"):
+        verify_model_dir(tmp_path)
+
+
+def test_int8_below_the_bound_writes_no_int8_file(run, tmp_path):
+    out = tmp_path / "strict"
+    messages = []
+    card = export_model(run / "run", "strict", out, calib=run / "photos", min_psnr=200.0, progress=False,
+                        log=messages.append, **TINY_INT8)
+    assert not any("int8" in role for role in card["files"])
+    assert not [f for f in os.listdir(out) if "int8" in f]
+    for backend in ("onnxruntime", "mxnet"):
+        report = card["quantization"][backend]
+        assert report["kept"] is False and len(report["attempts"]) == 2
+        assert all(a["psnr_db_mean"] < 200 for a in report["attempts"])
+        assert any(m.startswith(f"{backend} int8 NOT written") for m in messages)
+    verify_model_dir(out)
+
+
+def test_reexport_replaces_files_keeps_style_jpg_and_failure_leaves_folder_alone(run, exported, tmp_path,
+                                                                                 monkeypatch):
+    from mxstyle.export import exporter
+
+    out = tmp_path / "models" / "tiny"
+    shutil.copytree(exported[0], out)
+    style_sha = exported[1]["files"]["style_image"]["sha256"]
+    card = export_model(run / "run", "tiny", out, **QUIET)  # fp32 only, no style image given
+    assert card["files"]["style_image"]["sha256"] == style_sha
+    assert card["style"]["license"] == "CC0"  # carried over with the kept style.jpg
+    assert sorted(os.listdir(out)) == sorted([CARD_FILE, "style.jpg", "tiny-0000.params", "tiny-symbol.json",
+                                              "tiny.onnx"])  # the old int8 files are gone
+    before = {f: (out / f).read_bytes() for f in os.listdir(out)}
+    monkeypatch.setattr(exporter, "ONNX_TOLERANCE", -1.0)  # make the ONNX check fail half-way
+    with pytest.raises(ExportError, match="differs from MXNet"):
+        export_model(run / "run", "tiny", out, **QUIET)
+    assert {f: (out / f).read_bytes() for f in os.listdir(out)} == before
+    assert os.listdir(out.parent) == ["tiny"]  # no temporary folder left behind
+
+
+def test_cli_bad_path_prints_one_error_line_and_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "export.py"), str(tmp_path / "nope"),
+                           "--name", "x", "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "nope" in lines[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_exports_a_run_folder(run, tmp_path, capsys):
+    import importlib.util
+
+    from mxstyle import cli
+
+    spec = importlib.util.spec_from_file_location("export_tool", ROOT / "tools" / "export.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "m"
+    assert cli.run(tool.main, [str(run / "run"), "--name", "m", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "onnx_fp32" in printed and "m.onnx" in printed
+    assert verify_model_dir(out)["training"]["checkpoint"] == "step-000010"
+    assert cli.run(tool.main, [str(run / "run"), "--name", "../evil", "--out", str(out)]) == 2
+    assert "model name" in capsys.readouterr().err

@@ -1,0 +1,242 @@
+"""``Stylizer``: load an exported model folder once, stylize any number of images with it.
+
+>>> from mxstyle.runtime import Stylizer
+>>> s = Stylizer('langlois')                      # a name in models/ (or $MXSTYLE_MODELS), or a path
+>>> out = s.stylize('photo.jpg', max_side=2048)   # H x W x 3 float32 RGB in [0, 255]
+>>> s.backend, s.precision                        # what 'auto' picked, e.g. ('onnxruntime', 'int8')
+"""
+
+import math
+
+import numpy as np
+
+from .. import io
+from ..errors import ConfigError
+from . import card as cards
+from . import tiling
+from .backends import BACKENDS, MXNetBackend, OnnxRuntimeBackend, OpenCVBackend, backend_available
+from .card import ModelError
+
+__all__ = ['Stylizer', 'PRECISIONS', 'PREFERENCE', 'DEFAULT_TILE_PIXELS', 'DEFAULT_TILE_SIDE']
+
+PRECISIONS = ('fp32', 'int8')
+
+#: What ``backend="auto", precision="auto"`` tries, fastest first (measured on 2 CPU cores,
+#: ``johnson`` at 1024 px: onnxruntime int8 0.90 s, fp32 1.22 s, MXNet int8 2.95 s, fp32 4.29 s).
+PREFERENCE = (('onnxruntime', 'int8'), ('onnxruntime', 'fp32'), ('mxnet', 'int8'),
+              ('mxnet', 'fp32'), ('opencv', 'fp32'))
+
+#: Images with more (padded) pixels than this are stylized in tiles...
+DEFAULT_TILE_PIXELS = 1024 * 1024
+#: ... of this side (margins included). Measured peak RSS of a whole run (read a 4000 x 3000 JPEG,
+#: stylize with a johnson model, write it) on onnxruntime: 1.24 GB fp32, 1.38 GB int8.
+DEFAULT_TILE_SIDE = 512
+
+_INSTALL = {'onnxruntime': 'pip install onnxruntime', 'mxnet': 'pip install mxnet==1.9.1',
+            'opencv': 'pip install "opencv-python-headless<4.12"'}
+
+
+def _has_role(card, role):
+    entry = card['files'].get(role)
+    if not isinstance(entry, dict):
+        return False
+    fidelity = entry.get('fidelity')
+    return not (isinstance(fidelity, dict) and fidelity.get('passed') is False)
+
+
+class Stylizer:
+    """A loaded style model, ready to stylize images from any number of threads.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A model folder (holding ``model.json``) or the name of one in ``$MXSTYLE_MODELS`` or the
+        repository's ``models/`` folder.
+    backend : ``"auto"``, ``"onnxruntime"``, ``"mxnet"`` or ``"opencv"``
+        ``auto`` picks the fastest installed backend that has a file in the model folder
+        (see :data:`PREFERENCE`).
+    precision : ``"auto"``, ``"fp32"`` or ``"int8"``
+        int8 files exist only when they passed the exporter's fidelity gate; ``auto`` takes int8
+        when present. OpenCV runs fp32 only.
+    threads : int or None
+        Intra-op threads (onnxruntime session option; OpenCV's ``setNumThreads``, process-wide).
+        MXNet's thread pool is process-wide and fixed at import (``OMP_NUM_THREADS``).
+    tile_pixels : int
+        Images with more pixels than this (after padding to the stride) are stylized in
+        overlapping tiles, bounding memory (see :mod:`mxstyle.runtime.tiling`). OpenCV always runs
+        untiled.
+    tile_side : int
+        Side of a tile in pixels (margins included; at the finest resolution of each stage).
+    tile_mode : ``"exact"`` or ``"approx"``
+        How tiles get the whole image's instance-norm statistics: exactly (about 2.4x the work of
+        one pass for ``johnson``), or from a downscaled copy (about 1.1x, visibly different).
+    blend : int
+        Width in pixels of the linear ramps that blend neighbouring tiles.
+    stats_side : int
+        Longest side of the downscaled copy in ``approx`` mode.
+
+    Loading verifies the sha256 and size of every file it uses against the card and raises
+    :class:`~mxstyle.runtime.ModelError` for a missing, tampered or truncated file.
+    """
+
+    def __init__(self, name_or_path, backend='auto', precision='auto', threads=None, *,
+                 tile_pixels=DEFAULT_TILE_PIXELS, tile_side=DEFAULT_TILE_SIDE, tile_mode='exact',
+                 blend=32, stats_side=1024):
+        if backend not in ('auto',) + BACKENDS:
+            raise ConfigError(f'unknown backend {backend!r}; choose auto, {", ".join(BACKENDS)}')
+        if precision not in ('auto',) + PRECISIONS:
+            raise ConfigError(f'unknown precision {precision!r}; choose auto, fp32 or int8')
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):
+            raise ConfigError(f'threads must be a positive integer or None, got {threads!r}')
+        if tile_mode not in ('exact', 'approx'):
+            raise ConfigError(f'unknown tile_mode {tile_mode!r}; choose exact or approx')
+        for label, value, low in (('tile_pixels', tile_pixels, 16 * 16), ('tile_side', tile_side, 16),
+                                  ('blend', blend, 0),
+                                  ('stats_side', stats_side, 16)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f'{label} must be an integer >= {low}, got {value!r}')
+        self.model_dir = cards.resolve_model_dir(name_or_path)
+        self.card = cards.load_card(self.model_dir)
+        self.name = self.card.get('name') or self.model_dir.name
+        self.stride = int(self.card['stride'])
+        self.tile_pixels, self.tile_side, self.tile_mode = int(tile_pixels), int(tile_side), tile_mode
+        self.blend, self.stats_side = int(blend), int(stats_side)
+        self.threads = threads
+        self.backend, self.precision = self._choose(backend, precision)
+        self._engine = self._load()
+        self.tiling_note = getattr(self._engine, 'tiling_note', None)
+
+    # ------------------------------------------------------------------------ loading
+
+    def _choose(self, backend, precision):
+        wanted = [(b, p) for b, p in PREFERENCE
+                  if backend in ('auto', b) and precision in ('auto', p)]
+        if not wanted:
+            raise ConfigError(f'the {backend} backend runs fp32 only, not {precision}; use '
+                              'precision="fp32" or another backend')
+        reasons = []
+        for b, p in wanted:
+            roles = cards.ROLES[(b, p)]
+            missing = [r for r in roles if not _has_role(self.card, r)]
+            if missing:
+                reasons.append(f'{b} {p}: the model has no {"/".join(missing)} file'
+                               + (' (int8 files are exported only when they pass the fidelity '
+                                  'gate)' if p == 'int8' else ''))
+                continue
+            if not backend_available(b):
+                reasons.append(f'{b} {p}: {b} is not installed ({_INSTALL[b]})')
+                continue
+            return b, p
+        roles = ', '.join(sorted(self.card['files'])) or 'none'
+        raise ModelError(f'model {self.name!r} ({self.model_dir}) cannot run with backend={backend}, '
+                         f'precision={precision}: ' + '; '.join(reasons) + f'. Its files: {roles}')
+
+    def _load(self):
+        label = f'model {self.name!r}'
+        files = {}
+        for role in cards.ROLES[(self.backend, self.precision)]:
+            # the verified bytes are what is loaded: the file cannot change in between
+            files[role] = cards.load_verified(self.model_dir, self.card, role)
+        if self.backend == 'onnxruntime':
+            return OnnxRuntimeBackend(files[f'onnx_{self.precision}'], stride=self.stride,
+                                      threads=self.threads, label=label)
+        if self.backend == 'opencv':
+            return OpenCVBackend(files['onnx_fp32'], stride=self.stride, threads=self.threads,
+                                 label=label)
+        sym = files[f'mxnet_{self.precision}_symbol'].decode('utf-8', errors='replace')
+        return MXNetBackend(sym, files[f'mxnet_{self.precision}_params'], stride=self.stride,
+                            threads=self.threads, label=label)
+
+    def __repr__(self):
+        return (f'Stylizer({self.name!r}, backend={self.backend!r}, precision={self.precision!r}, '
+                f'arch={self.card.get("arch")!r}, dir={str(self.model_dir)!r})')
+
+    # ---------------------------------------------------------------------- stylizing
+
+    def stylize(self, image, *, max_side=None, strength=1.0, preserve_colors=False):
+        """Stylize one image: a path, encoded bytes, a numpy array or a PIL image.
+
+        ``max_side`` first shrinks the image so its longer side is at most that many pixels;
+        ``strength`` blends the result with the photo (0 = the photo, 1 = full style);
+        ``preserve_colors`` keeps the photo's chroma (YIQ) and takes the luminance of the
+        result. Any size works (the image is reflect-padded to the model's stride and cropped
+        back). Returns an H x W x 3 float32 RGB array in [0, 255]. Unreadable images raise
+        :class:`~mxstyle.errors.ImageError`.
+        """
+        strength = self._check_strength(strength)
+        photo = io.read_image(image)
+        if max_side is not None:
+            if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 1:
+                raise ConfigError(f'max_side must be a positive integer or None, got {max_side!r}')
+            if max(photo.shape[:2]) > max_side:
+                photo = io.resize_max_side(photo, int(max_side))
+        if strength == 0.0:
+            return photo
+        out = self._run(photo)
+        if preserve_colors:
+            from ..color import keep_colors
+
+            out = keep_colors(out, photo)
+        if strength < 1.0:
+            out *= strength
+            out += (1.0 - strength) * photo
+        return out
+
+    def stylize_batch(self, images, **options):
+        """:meth:`stylize` for each image of ``images``, in order; returns a list."""
+        return [self.stylize(image, **options) for image in images]
+
+    @staticmethod
+    def _check_strength(strength):
+        try:
+            value = float(strength)
+        except (TypeError, ValueError):
+            raise ConfigError(f'strength must be a number from 0 to 1, got {strength!r}') from None
+        if isinstance(strength, bool) or not 0.0 <= value <= 1.0 or math.isnan(value):
+            raise ConfigError(f'strength must be a number from 0 to 1, got {strength!r}')
+        return value
+
+    def padded_size(self, height, width):
+        """The size an ``height x width`` image is reflect-padded to before the network."""
+        s = self.stride
+        return (max(-(-height // s) * s, 2 * s), max(-(-width // s) * s, 2 * s))
+
+    def will_tile(self, height, width):
+        """True if an image of this size (after ``max_side``) is stylized in tiles."""
+        hp, wp = self.padded_size(height, width)
+        return hp * wp > self.tile_pixels and bool(getattr(self._engine, 'supports_tiling', False))
+
+    def _run(self, photo):
+        h, w = photo.shape[:2]
+        hp, wp = self.padded_size(h, w)
+        padded = photo if (hp, wp) == (h, w) else _reflect_pad(photo, hp, wp)
+        engine = self._engine
+        if self.will_tile(h, w):
+            if self.tile_mode == 'exact':
+                out = tiling.stylize_exact(engine, padded, tile_side=self.tile_side, blend=self.blend)
+            else:
+                small = io.resize_max_side(padded, min(self.stats_side, max(hp, wp)))
+                sh, sw = self.padded_size(*small.shape[:2])
+                small = io.resize(small, (sh, sw))
+                out = tiling.stylize_approx(engine, padded, stats_image=small,
+                                            tile_side=self.tile_side, blend=self.blend)
+        else:
+            x = np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32)
+            out = engine.run(x)[0].transpose(1, 2, 0)
+        del padded
+        out = out[:h, :w]
+        out = np.clip(out, 0.0, 255.0, out=np.ascontiguousarray(out, dtype=np.float32))
+        return out
+
+
+def _reflect_pad(img, hp, wp):
+    """Reflect-pad an H x W x 3 image at the bottom and right to ``hp x wp``."""
+    h, w = img.shape[:2]
+    # numpy's reflect needs at least 2 pixels along an axis; 'edge' is the only choice below that
+    mode_h = 'reflect' if h > 1 else 'edge'
+    mode_w = 'reflect' if w > 1 else 'edge'
+    if mode_h == mode_w:
+        return np.pad(img, ((0, hp - h), (0, wp - w), (0, 0)), mode=mode_h)
+    img = np.pad(img, ((0, hp - h), (0, 0), (0, 0)), mode=mode_h)
+    return np.pad(img, ((0, 0), (0, wp - w), (0, 0)), mode=mode_w)

@@ -1,0 +1,351 @@
+"""Runtime: Stylizer on every backend, model lookup and verification, any image size, strength and
+colour options, tiling with whole-image statistics, thread safety, the stylize CLI.
+
+The model is a randomly initialized johnson_lite exported once per module by the real exporter
+(with int8 files for both backends: a fidelity bound of 0 dB keeps them). A random generator is
+*more* sensitive to its instance-norm statistics than a trained one, so it is a hard case for tiling.
+"""
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon
+
+from mxstyle import io
+from mxstyle.color import rgb_to_yiq
+from mxstyle.errors import ConfigError, ImageError
+from mxstyle.export import export_model
+from mxstyle.models import get_model
+from mxstyle.runtime import ModelError, Stylizer, list_available_models
+from mxstyle.runtime import tiling
+from mxstyle.training.checkpoint import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH = "johnson_lite"
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # SymbolBlock / MXNet int8 chatter
+
+
+def photo(h, w, seed=0):
+    """A photo-like test image: smooth gradients, edges (disks), fine texture and noise."""
+    rng = np.random.RandomState(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([128 + 90 * np.sin(x / (7.0 + seed) + y / 23.0), 128 + 80 * np.cos(y / 9.0),
+                    255.0 * (x + y) / (h + w)], 2)
+    for _ in range(max(3, h * w // 20000)):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(4, max(6, min(h, w) / 6))
+        img += (((y - cy) ** 2 + (x - cx) ** 2) < r * r)[:, :, None] * rng.uniform(-90, 90, 3)
+    img += (25 * np.sin(x / 1.7) * np.cos(y / 2.3) * (x > w / 2))[:, :, None]
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.float32)
+
+
+def psnr(a, b):
+    mse = np.mean((np.asarray(a, np.float64) - b) ** 2)
+    return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """``(models folder, model folder, run folder)``: a random johnson_lite exported as 'tiny'."""
+    root = tmp_path_factory.mktemp("runtime")
+    for i in range(5):
+        io.write_image(root / "photos" / f"p{i}.png", photo(40, 56, seed=i))
+    mx.random.seed(0)
+    generator = get_model(ARCH)
+    generator.initialize(mx.init.Xavier(magnitude=2.0))
+    rng = np.random.RandomState(0)
+    for name, p in generator.collect_params().items():  # biases, gammas and betas matter too
+        if not name.endswith("weight"):
+            p.set_data(p.data() + mx.nd.array(rng.normal(0, 0.1, p.shape)))
+    trainer = gluon.Trainer(generator.collect_params(), "adam", {"learning_rate": 1e-3})
+    state = dict(run=dict(options=dict(arch=ARCH, data=str(root / "photos")), arch=ARCH,
+                          stride=generator.stride))
+    save_checkpoint(root / "run", 1, generator, trainer, state)
+    models = root / "models"
+    export_model(root / "run", "tiny", models / "tiny", int8=True, calib=root / "photos", calib_count=3,
+                 holdout_count=1, calib_size=32, bench_size=32, bench_runs=1, min_psnr=0.0,
+                 progress=False, log=lambda *a, **k: None)
+    return models, models / "tiny", root / "run"
+
+
+@pytest.fixture(scope="module")
+def ort(exported):
+    return Stylizer(exported[1], backend="onnxruntime", precision="fp32")
+
+
+@pytest.fixture
+def fp32_only(exported, tmp_path):
+    """A copy of the model whose card lists no int8 files (as when int8 failed its gate)."""
+    out = tmp_path / "fp32only"
+    shutil.copytree(exported[1], out)
+    card = json.loads((out / "model.json").read_text())
+    for role in ("onnx_int8", "mxnet_int8_symbol", "mxnet_int8_params"):
+        card["files"].pop(role)
+    (out / "model.json").write_text(json.dumps(card))
+    return out
+
+
+# ------------------------------------------------------------------------------ backends
+
+def test_gluon_symbol_onnxruntime_and_opencv_agree(exported, ort):
+    """MXNet's InstanceNorm is about 10x less accurate than onnxruntime's (it sums in float32
+    with less care), hence 2e-2 on the 0-255 scale between MXNet and onnxruntime."""
+    _, model_dir, run_dir = exported
+    img = photo(64, 96, seed=1)
+    net = get_model(ARCH)
+    net.load_parameters(str(next((run_dir / "checkpoints").glob("step-*")) / "generator.params"))
+    gluon_out = net(mx.nd.array(img.transpose(2, 0, 1)[None])).asnumpy()[0].transpose(1, 2, 0)
+    onnx_out = ort.stylize(img)
+    mxnet_out = Stylizer(model_dir, backend="mxnet", precision="fp32").stylize(img)
+    cv_out = Stylizer(model_dir, backend="opencv").stylize(img)
+    assert onnx_out.shape == mxnet_out.shape == cv_out.shape == (64, 96, 3)
+    assert onnx_out.dtype == np.float32
+    assert np.abs(mxnet_out - gluon_out).max() < 1e-3  # same engine, same graph
+    assert np.abs(onnx_out - gluon_out).max() < 2e-2
+    assert np.abs(cv_out - onnx_out).max() < 2e-2
+
+
+def test_int8_backends_run_and_stay_near_fp32(exported, ort):
+    img = photo(48, 64, seed=2)
+    ref = ort.stylize(img)
+    for backend in ("onnxruntime", "mxnet"):
+        s = Stylizer(exported[1], backend=backend, precision="int8")
+        assert (s.backend, s.precision) == (backend, "int8")
+        out = s.stylize(img)
+        assert out.shape == ref.shape and np.isfinite(out).all()
+        assert psnr(out, ref) > 15  # a random net is very sensitive; the exporter gates real ones
+
+
+def test_auto_picks_the_fastest_available(exported, fp32_only):
+    s = Stylizer(exported[1])
+    assert (s.backend, s.precision) == ("onnxruntime", "int8")
+    s = Stylizer(fp32_only)
+    assert (s.backend, s.precision) == ("onnxruntime", "fp32")
+    s = Stylizer(fp32_only, backend="mxnet")
+    assert (s.backend, s.precision) == ("mxnet", "fp32")
+    with pytest.raises(ModelError, match="no onnx_int8 file.*fidelity gate"):
+        Stylizer(fp32_only, backend="onnxruntime", precision="int8")
+    with pytest.raises(ConfigError, match="fp32 only"):
+        Stylizer(exported[1], backend="opencv", precision="int8")
+    with pytest.raises(ConfigError, match="unknown backend"):
+        Stylizer(exported[1], backend="tensorrt")
+
+
+def test_models_are_found_by_name(exported, monkeypatch):
+    models, model_dir, _ = exported
+    monkeypatch.setenv("MXSTYLE_MODELS", str(models))
+    assert "tiny" in list_available_models()
+    assert Stylizer("tiny", backend="onnxruntime").model_dir == model_dir
+    with pytest.raises(ModelError, match=r"model 'nope' not found.*available models: .*tiny"):
+        Stylizer("nope")
+
+
+def test_tampered_truncated_or_missing_files_are_refused(exported, tmp_path):
+    src = exported[1]
+    card = json.loads((src / "model.json").read_text())
+
+    def copy(name):
+        out = tmp_path / name
+        shutil.copytree(src, out)
+        return out
+
+    bad = copy("tampered")
+    onnx_file = bad / card["files"]["onnx_fp32"]["path"]
+    data = bytearray(onnx_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onnx_file.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"tiny\.onnx \(onnx_fp32\): sha256 mismatch"):
+        Stylizer(bad, backend="onnxruntime", precision="fp32")
+    Stylizer(bad, backend="mxnet", precision="fp32")  # it only checks the files it uses
+
+    short = copy("truncated")
+    params = short / card["files"]["mxnet_fp32_params"]["path"]
+    params.write_bytes(params.read_bytes()[:1000])
+    with pytest.raises(ModelError, match=r"tiny-0000\.params \(mxnet_fp32_params\): file is truncated"):
+        Stylizer(short, backend="mxnet", precision="fp32")
+
+    gone = copy("missing")
+    (gone / card["files"]["onnx_int8"]["path"]).unlink()
+    with pytest.raises(ModelError, match="int8.onnx.*missing"):
+        Stylizer(gone)
+    with pytest.raises(ModelError, match="not a model folder"):
+        Stylizer(tmp_path)
+
+
+# ------------------------------------------------------------------------ images, options
+
+@pytest.mark.parametrize("shape", [(37, 53), (1, 7), (16, 16), (5, 120)])
+def test_any_size_comes_back_the_same_size(ort, shape):
+    out = ort.stylize(photo(*shape, seed=3))
+    assert out.shape == shape + (3,) and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 255
+
+
+def test_inputs_of_every_kind(ort, tmp_path):
+    from PIL import Image
+
+    img = photo(30, 42, seed=4)
+    path = tmp_path / "p.png"
+    io.write_image(path, img)
+    u8 = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    ref = ort.stylize(u8)
+    for src in (path, str(path), path.read_bytes(), Image.fromarray(u8)):
+        np.testing.assert_allclose(ort.stylize(src), ref, atol=1e-3)
+    assert len(ort.stylize_batch([u8, path, u8[:20]])) == 3
+    assert ort.stylize(img, max_side=21).shape == (15, 21, 3)
+    assert ort.stylize(img, max_side=100).shape == (30, 42, 3)  # never enlarged
+
+
+def test_bad_images_raise_image_error(ort, tmp_path):
+    with pytest.raises(ImageError):
+        ort.stylize(b"this is not an image")
+    with pytest.raises(ImageError, match="no such file"):
+        ort.stylize(tmp_path / "nothing.jpg")
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(io.encode_image(photo(40, 40), ".jpg")[:300])
+    with pytest.raises(ImageError, match="truncated"):
+        ort.stylize(truncated)
+    for bad in (-0.1, 1.5, "x", float("nan")):
+        with pytest.raises(ConfigError, match="strength"):
+            ort.stylize(photo(8, 8), strength=bad)
+
+
+def test_strength_blends_with_the_photo(ort):
+    img = photo(36, 44, seed=5)
+    np.testing.assert_array_equal(ort.stylize(img, strength=0), img)
+    full = ort.stylize(img)
+    half = ort.stylize(img, strength=0.5)
+    np.testing.assert_allclose(half, 0.5 * full + 0.5 * img, atol=1e-3)
+
+
+def test_preserve_colors_keeps_the_photos_chroma(ort):
+    img = photo(40, 48, seed=6)
+    out = ort.stylize(img, preserve_colors=True)
+    plain = ort.stylize(img)
+    yiq_out, yiq_img, yiq_plain = rgb_to_yiq(out), rgb_to_yiq(img), rgb_to_yiq(plain)
+    inside = ((out > 1) & (out < 254)).all(axis=2)  # where no channel was clipped
+    assert inside.mean() > 0.5
+    np.testing.assert_allclose(yiq_out[inside][:, 1:], yiq_img[inside][:, 1:], atol=0.05)
+    np.testing.assert_allclose(yiq_out[inside][:, 0], yiq_plain[inside][:, 0], atol=0.05)
+    assert np.abs(yiq_plain[..., 1:] - yiq_img[..., 1:]).mean() > 5  # the style did change colours
+
+
+# ------------------------------------------------------------------------------- tiling
+
+def test_tile_plan_covers_the_image_and_weights_sum_to_one():
+    plan = tiling.TilePlan(200, 328, align=4, margin=10, tile_side=96)
+    total = np.zeros((200, 328))
+    for i, j, (ty0, ty1, cy0, cy1), (tx0, tx1, cx0, cx1) in plan:
+        assert ty0 % 4 == tx0 % 4 == cy0 % 4 == cx0 % 4 == 0
+        assert (ty1 - ty0) * (tx1 - tx0) <= 96 * 96 * 1.3
+        wy, wx = plan.weights(i, j, blend=8)
+        total[ty0:ty1, tx0:tx1] += wy * wx
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_tiled_equals_untiled_with_whole_image_statistics(exported, ort):
+    img = photo(200, 264, seed=7)
+    ref = ort.stylize(img)
+    tiled = Stylizer(exported[1], backend="onnxruntime", precision="fp32", tile_pixels=80 * 80,
+                     tile_side=80, blend=16)
+    assert tiled.will_tile(200, 264) and len(tiled._engine.stages) > 2
+    assert psnr(tiled.stylize(img), ref) > 55
+    small = img[:120, :152]  # MXNet tiles run the whole graph per norm: keep it small
+    mx_tiled = Stylizer(exported[1], backend="mxnet", precision="fp32", tile_pixels=96 * 96,
+                        tile_side=96)
+    assert mx_tiled.will_tile(120, 152)
+    assert psnr(mx_tiled.stylize(small), ort.stylize(small)) > 45
+    # statistics of a downscaled copy: cheaper, but a random generator is far from scale invariant
+    approx = Stylizer(exported[1], backend="onnxruntime", precision="fp32", tile_pixels=80 * 80,
+                      tile_side=80, tile_mode="approx", stats_side=128)
+    out = approx.stylize(img)
+    assert out.shape == ref.shape and np.isfinite(out).all()
+
+
+def test_tiled_int8_matches_its_untiled_run(exported):
+    img = photo(120, 152, seed=8)
+    for backend in ("onnxruntime",):
+        ref = Stylizer(exported[1], backend=backend, precision="int8").stylize(img)
+        out = Stylizer(exported[1], backend=backend, precision="int8", tile_pixels=72 * 72,
+                        tile_side=72).stylize(img)
+        assert psnr(out, ref) > 40
+
+
+@pytest.mark.slow
+def test_tiled_2048_matches_untiled(exported, ort):
+    img = photo(2048, 2048, seed=9)
+    ref = ort.stylize(img)
+    tiled = Stylizer(exported[1], backend="onnxruntime", precision="fp32")  # default 1 MP tiles
+    assert tiled.will_tile(2048, 2048)
+    assert psnr(tiled.stylize(img), ref) >= 40
+
+
+# ------------------------------------------------------------------------------- threads
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "mxnet", "opencv"])
+def test_many_threads_get_the_serial_results(exported, backend):
+    s = Stylizer(exported[1], backend=backend, precision="fp32", threads=1)
+    images = [photo(24 + 4 * (i % 3), 32 + 4 * (i % 2), seed=10 + i) for i in range(8)]
+    serial = [s.stylize(img) for img in images]
+    results, errors = [None] * 8, []
+    barrier = threading.Barrier(8)
+
+    def work(i):
+        try:
+            barrier.wait()
+            for _ in range(2):
+                results[i] = s.stylize(images[i])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got, want in zip(results, serial):
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+def _cli(*args):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "stylize.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_goes_on_past_a_bad_file_and_reports_it(exported, tmp_path):
+    src = tmp_path / "in"
+    io.write_image(src / "a.jpg", photo(30, 40, seed=11))
+    io.write_image(src / "sub" / "b.png", photo(26, 34, seed=12))
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "out"
+    r = _cli(src, tmp_path / "absent.png", "--model", exported[1], "--out", out, "--backend", "onnxruntime",
+             "--strength", "0.8", "--no-progress")
+    assert r.returncode == 1, r.stderr
+    assert io.read_image(out / "a_styled.jpg").shape == (30, 40, 3)
+    assert io.read_image(out / "sub" / "b_styled.jpg").shape == (26, 34, 3)
+    assert "broken.jpg" in r.stderr and "absent.png" in r.stderr and "Traceback" not in r.stderr
+    assert "2 stylized, 2 failed" in r.stdout
+
+    r = _cli(src / "a.jpg", "--model", exported[1], "--out", out, "--format", "keep", "--suffix", "",
+             "--preserve-colors", "--max-side", "20", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert io.read_image(out / "a.jpg").shape == (15, 20, 3)
+
+
+def test_cli_usage_errors_exit_2(exported, tmp_path):
+    img = tmp_path / "a.png"
+    io.write_image(img, photo(20, 20))
+    r = _cli(img, "--model", exported[1], "--out", tmp_path / "o", "--strength", "3")
+    assert r.returncode == 2 and "strength" in r.stderr
+    r = _cli(img, "--model", "no-such-model", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+    r = _cli(tmp_path / "empty_dir_that_is_missing", "--model", exported[1], "--out", tmp_path / "o")
+    assert r.returncode == 1

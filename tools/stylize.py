@@ -1,0 +1,161 @@
+#!/usr/bin/env python
+"""Stylize photos with an exported style model.
+
+    python tools/stylize.py photo.jpg more_photos/ --model langlois --out styled/
+
+Inputs are files or folders (searched recursively for .jpg .jpeg .png .webp .bmp .tif .tiff);
+each result goes to OUT/STEM_styled.jpg (a folder's subfolders are kept under OUT). A file that
+cannot be read or stylized gets one error line and the rest go on; the exit status is then 1.
+Bad options or an unusable model exit with status 2.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from mxstyle import cli  # noqa: E402  (light: the runtime is imported inside main)
+from mxstyle.errors import ConfigError, MxstyleError  # noqa: E402
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff')
+FORMATS = ('jpg', 'png', 'webp', 'keep')
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}')
+    return value
+
+
+def _strength(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}') from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}')
+    return value
+
+
+def _quality(text):
+    value = _positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f'expected 1 to 100, got {text!r}')
+    return value
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('inputs', nargs='+', metavar='INPUT', help='photo files or folders (recursive)')
+    p.add_argument('--model', required=True, help='model name (in models/ or $MXSTYLE_MODELS) or model folder')
+    p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--backend', default='auto', choices=('auto', 'onnxruntime', 'mxnet', 'opencv'))
+    p.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'int8'))
+    p.add_argument('--max-side', type=_positive_int, default=None,
+                   help='shrink each photo so its longer side is at most N pixels first')
+    p.add_argument('--strength', type=_strength, default=1.0,
+                   help='0 = the photo, 1 = full style (default %(default)s)')
+    p.add_argument('--preserve-colors', action='store_true', help="keep the photo's colours")
+    p.add_argument('--threads', type=_positive_int, default=None, help='intra-op threads')
+    p.add_argument('--quality', type=_quality, default=95, help='JPEG/WebP quality (default %(default)s)')
+    p.add_argument('--suffix', default='_styled', help='added to each file stem (default %(default)s)')
+    p.add_argument('--format', default='jpg', choices=FORMATS,
+                   help="output format; 'keep' keeps the input's extension (default %(default)s)")
+    p.add_argument('--tile-pixels', type=_positive_int, default=None,
+                   help='stylize images larger than this many pixels in tiles (default 1048576)')
+    p.add_argument('--tile-side', type=_positive_int, default=None,
+                   help='side of a tile in pixels (default 512)')
+    p.add_argument('--tile-mode', default='exact', choices=('exact', 'approx'),
+                   help='whole-image statistics for the tiles: exact, or from a downscaled copy')
+    p.add_argument('--no-progress', action='store_true')
+    return p.parse_args(argv)
+
+
+def collect_inputs(inputs, out_dir):
+    """``([(source path, relative output stem)], [(path, error)])`` for files and folders."""
+    out_dir = Path(out_dir).resolve()
+    found, missing = [], []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            files = []
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith('.')
+                                 and Path(root, d).resolve() != out_dir)
+                files += [Path(root, n) for n in sorted(names)
+                          if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.')]
+            found += [(f, f.relative_to(path).with_suffix('')) for f in files]
+        elif path.exists():
+            found.append((path, Path(path.stem)))
+        else:
+            missing.append((path, 'no such file or folder'))
+    return found, missing
+
+
+def plan_outputs(found, out_dir, suffix, fmt):
+    """Output path of each input; names that would collide get -2, -3... appended."""
+    taken, plan = set(), []
+    for src, rel in found:
+        ext = src.suffix.lower() if fmt == 'keep' and src.suffix.lower() in IMAGE_EXTENSIONS else (
+            '.jpg' if fmt == 'keep' else '.' + fmt)
+        base = Path(out_dir) / rel.parent / (rel.name + suffix)
+        target, n = base.with_name(base.name + ext), 2
+        while str(target).lower() in taken:
+            target, n = base.with_name(f'{base.name}-{n}{ext}'), n + 1
+        taken.add(str(target).lower())
+        plan.append((src, target))
+    return plan
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    found, missing = collect_inputs(args.inputs, args.out)
+    if not found and not missing:
+        raise ConfigError('no images found in ' + ', '.join(args.inputs)
+                          + f' (looked for {" ".join(IMAGE_EXTENSIONS)})')
+    from tqdm import tqdm
+
+    from mxstyle import io
+    from mxstyle.runtime import Stylizer
+
+    options = {k: v for k, v in (('tile_pixels', args.tile_pixels), ('tile_side', args.tile_side))
+               if v is not None}
+    stylizer = Stylizer(args.model, backend=args.backend, precision=args.precision,
+                        threads=args.threads, tile_mode=args.tile_mode, **options)
+    failures = list(missing)
+    for path, message in missing:
+        print(f'error: {path}: {message}', file=sys.stderr)
+    plan = plan_outputs(found, args.out, args.suffix, args.format)
+    done, started = 0, time.time()
+    bar = tqdm(plan, desc=f'stylize ({stylizer.name}, {stylizer.backend} {stylizer.precision})',
+               unit='img', disable=args.no_progress, file=sys.stderr)
+    for src, target in bar:
+        try:
+            image = stylizer.stylize(src, max_side=args.max_side, strength=args.strength,
+                                     preserve_colors=args.preserve_colors)
+            io.write_image(target, image, quality=args.quality)
+            done += 1
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one bad file must not stop the batch
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if not message.startswith(str(src)):
+                message = f'{src}: {message}'
+            if not isinstance(exc, (MxstyleError, OSError)):
+                message += f' ({type(exc).__name__})'
+            failures.append((src, message))
+            tqdm.write(f'error: {message}', file=sys.stderr)
+    print(f'{done} stylized, {len(failures)} failed -> {args.out} '
+          f'({time.time() - started:.1f} s, {stylizer.backend} {stylizer.precision})')
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(cli.run(main))

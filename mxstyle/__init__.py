@@ -8,6 +8,10 @@ Library map (one module per stage):
 - :mod:`mxstyle.losses`   Gram matrix, content, style, total variation, ``PerceptualLoss``
 - :mod:`mxstyle.optimize` the slow exact method of Gatys et al. (``stylize_gatys``)
 - :mod:`mxstyle.models`   the registry of feed-forward generators (``get_model``)
+- :mod:`mxstyle.data`     training photos: crops, flips, worker processes
+- :mod:`mxstyle.training` feed-forward training (``train``), checkpoints, guards
+- :mod:`mxstyle.export`   checkpoint -> model folder: MXNet symbol, ONNX, int8, model card
+- :mod:`mxstyle.runtime`  ``Stylizer``: fast CPU inference of a model folder
 """
 __version__ = "0.1.0"
 
@@ -22,3 +26,12 @@ if "mxnet" not in _sys.modules:
                                                   else (_os.cpu_count() or 1)))
 
 from .errors import ConfigError, ImageError, MxstyleError, WeightsError  # noqa: F401
+
+
+def __getattr__(name):
+    # ``mxstyle.Stylizer`` without importing the runtime (and its backends) at package import.
+    if name == "Stylizer":
+        from .runtime import Stylizer
+
+        return Stylizer
+    raise AttributeError(f"module 'mxstyle' has no attribute {name!r}")

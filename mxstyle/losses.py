@@ -22,9 +22,16 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 def gram_matrix(F, x):
     """Gram matrix of NCHW features, normalized by C*H*W: shape (N, C, C)."""
+    # Reshape a copy, not the features themselves. In a hybridized graph MXNet 1.9 treats the
+    # reshaped view as separate memory and may reuse it for a gradient while a max pooling's
+    # backward still reads the features: the gradients then come out wrong without any error
+    # (cosine 0.8 to the true gradient for the training loss). slice_axis is never done in place.
+    x = F.slice_axis(x, axis=0, begin=0, end=None)
     flat = F.reshape(x, shape=(0, 0, -1))
     size = F.prod(F.slice_axis(F.shape_array(x), axis=0, begin=1, end=None)).astype("float32")
-    return F.broadcast_div(F.batch_dot(flat, flat, transpose_b=True), size)
+    # syrk (A A^T) rather than batch_dot(A, A, transpose_b=True): the same matrix, but it computes
+    # one triangle, and its gradient is one product instead of two (30% faster forward + backward).
+    return F.broadcast_div(F.linalg.syrk(flat, transpose=False), size)
 
 
 def _mean_per_sample(F, x):

@@ -16,7 +16,7 @@ from mxnet import autograd
 
 from . import color, io
 from .errors import ConfigError
-from .losses import LossConfig, PerceptualLoss, gram_matrix
+from .losses import LossConfig, PerceptualLoss
 from .vgg import load_vgg16
 
 OPTIMIZERS = ("lbfgs", "adam")

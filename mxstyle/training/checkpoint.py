@@ -11,13 +11,13 @@ A checkpoint is written into a hidden temporary folder, flushed, and renamed int
 then is ``latest`` replaced (write-then-rename again). A kill leaves either the previous
 checkpoint or the new one, never a half-written one that ``latest`` points to.
 """
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
 from ..errors import MxstyleError
+from ..files import sha256_file
 
 STATE_FILE = "state.json"
 GENERATOR_FILE = "generator.params"
@@ -30,14 +30,6 @@ class CheckpointError(MxstyleError):
 
 def checkpoint_dir(run_dir):
     return Path(run_dir) / "checkpoints"
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync(path):
@@ -65,7 +57,7 @@ def save_checkpoint(run_dir, step, generator, trainer, state, keep=2):
     tmp.mkdir()
     generator.save_parameters(str(tmp / GENERATOR_FILE))
     trainer.save_states(str(tmp / TRAINER_FILE))
-    record = dict(state, step=step, files={f: _sha256(tmp / f) for f in (GENERATOR_FILE, TRAINER_FILE)})
+    record = dict(state, step=step, files={f: sha256_file(tmp / f) for f in (GENERATOR_FILE, TRAINER_FILE)})
     (tmp / STATE_FILE).write_text(json.dumps(record, indent=1))
     for f in (GENERATOR_FILE, TRAINER_FILE, STATE_FILE):
         _fsync(tmp / f)
@@ -99,7 +91,7 @@ def read_checkpoint(path):
         f = path / name
         if not f.is_file():
             raise CheckpointError(f"checkpoint {path} lacks {name}")
-        if _sha256(f) != expected:
+        if sha256_file(f) != expected:
             raise CheckpointError(f"checkpoint file {f} does not match its recorded sha256 (corrupt or modified)")
     return state
 

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Tuple
 
-import numpy as np
 
 from .. import io
 from ..errors import ConfigError, ImageError
+from ..files import sha256_file
 from . import checkpoint as ckpt
 from .guards import OutputGuards, check_finite
 from .graph import TRAIN_CONTENT_LAYERS, TRAIN_STYLE_LAYERS, default_train_config
@@ -79,10 +79,6 @@ class TrainResult:
     step: int
     last: dict = field(default_factory=dict)
     alerts: list = field(default_factory=list)
-
-
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _files_digest(paths):
@@ -161,7 +157,7 @@ def train(options, *, on_alert=None):
     style_grams = loss.style_targets(mx.nd.array(io.to_tensor(style_img), ctx=ctx))
 
     run_state = dict(options=asdict(options), loss_config=config.to_dict(), arch=options.arch,
-                     stride=generator.stride, style_sha256=_sha256(options.style),
+                     stride=generator.stride, style_sha256=sha256_file(options.style),
                      data_files=len(dataset), data_digest=_files_digest(dataset.paths))
     start = 0
     if latest is not None:

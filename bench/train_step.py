@@ -16,7 +16,8 @@ The header also gives the load other processes put on the machine while each var
 shared machine makes every timing slower.
 
 ``--quality`` instead compares the variants on real photos and a real painting (needs the weights):
-loss values, gradient cosine and a few Adam steps in lockstep. ``--breakdown`` times the parts of
+loss values, gradient cosine and a few Adam steps in lockstep, next to the same comparison for the
+reference run with one float32 ulp of noise on its photos (the size of a mere rounding difference). ``--breakdown`` times the parts of
 the ``hybrid-fast`` step (generator, loss network, Adam) and lists where the operators spend it.
 
 Examples::
@@ -41,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import mxstyle  # noqa: E402  (sets OMP_NUM_THREADS before mxnet loads)
+import mxstyle  # noqa: E402,F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
@@ -166,28 +167,63 @@ def train_step(graph, trainer, photos, grams):
     return values
 
 
-def time_variant(arch, variant, args, inputs, vgg_weights):
+def time_arch(arch, variants, args, inputs, vgg_weights):
+    """Time every variant of ``arch``, one after the other (each alone in memory, as in training),
+    or with ``--interleave`` all built first and measured in rounds (one step of each per round)."""
     batches, style = inputs
-    generator, graph, loss, trainer = build(arch, variant, vgg_weights)
-    grams = loss.style_targets(mx.nd.array(style))
     photos = [mx.nd.array(b) for b in batches]
-    for i in range(args.warmup):
-        train_step(graph, trainer, photos[i % len(photos)], grams)
-    load, times, cpu = OtherLoad(), [], []
-    load.start()
-    for i in range(args.repeats):
+    state = {}
+
+    def setup(variant):
+        generator, graph, loss, trainer = build(arch, variant, vgg_weights)
+        grams = loss.style_targets(mx.nd.array(style))
+        for i in range(args.warmup):
+            train_step(graph, trainer, photos[i % len(photos)], grams)
+        state[variant] = dict(graph=graph, trainer=trainer, grams=grams, times=[], cpu=[], load=OtherLoad(),
+                              busy=0.0, elapsed=0.0)
+
+    def measure(variant, i):
+        st = state[variant]
+        st["load"].start()
         r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-        train_step(graph, trainer, photos[i % len(photos)], grams)
-        times.append(time.perf_counter() - t0)
+        train_step(st["graph"], st["trainer"], photos[i % len(photos)], st["grams"])
+        elapsed = time.perf_counter() - t0
         r1 = resource.getrusage(resource.RUSAGE_SELF)
-        cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
-    other = load.stop()
-    del generator, graph, loss, trainer, grams, photos
-    gc.collect()
-    mx.nd.waitall()
-    return dict(arch=arch, variant=variant, times=[round(t, 4) for t in times],
-                median=statistics.median(times), min=min(times), cpu_per_step=statistics.median(cpu),
-                other_load=None if other is None else round(other, 2))
+        other = st["load"].stop()
+        st["times"].append(elapsed)
+        st["cpu"].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+        if other is not None:
+            st["busy"] += other * elapsed
+            st["elapsed"] += elapsed
+
+    def release(variant):
+        st = state[variant]
+        st.pop("graph"), st.pop("trainer"), st.pop("grams")
+        gc.collect()
+        mx.nd.waitall()
+
+    if not args.interleave:
+        for variant in variants:
+            setup(variant)
+            for i in range(args.repeats):
+                measure(variant, i)
+            release(variant)
+    else:
+        for variant in variants:
+            setup(variant)
+        for i in range(args.repeats):
+            for variant in variants:
+                measure(variant, i)
+        for variant in variants:
+            release(variant)
+    results = []
+    for variant in variants:
+        st = state[variant]
+        other = round(st["busy"] / st["elapsed"], 2) if st["elapsed"] else None
+        results.append(dict(arch=arch, variant=variant, times=[round(t, 4) for t in st["times"]],
+                            median=statistics.median(st["times"]), min=min(st["times"]),
+                            cpu_per_step=statistics.median(st["cpu"]), other_load=other))
+    return results
 
 
 def run_timing(args):
@@ -201,11 +237,10 @@ def run_timing(args):
     print(header(info, args), flush=True)
     results = []
     for arch in args.archs:
-        for variant in variants:
-            res = time_variant(arch, variant, args, inputs, vgg_weights)
+        for res in time_arch(arch, variants, args, inputs, vgg_weights):
             results.append(res)
-            print(f"  {arch:13s} {variant:16s} median {res['median']:.3f} s   min {res['min']:.3f} s   "
-                  f"others {res['other_load']} cores", flush=True)
+            print(f"  {arch:13s} {res['variant']:16s} median {res['median']:.3f} s   "
+                  f"min {res['min']:.3f} s   others {res['other_load']} cores", flush=True)
     info["loadavg_end"] = os.getloadavg()[0]
     print()
     print(table(results))
@@ -224,7 +259,7 @@ def header(info, args):
         f"OMP_NUM_THREADS={info['omp_threads']}, mxnet {info['mxnet']}, python {info['python']}, "
         f"linux {info['kernel']}",
         f"VGG weights: {info['vgg_weights']}; inputs: {info['inputs']}; warmup {args.warmup}, "
-        f"repeats {args.repeats}",
+        f"repeats {args.repeats}" + (" (variants interleaved)" if getattr(args, "interleave", False) else ""),
     ])
 
 
@@ -267,12 +302,18 @@ def run_quality(args):
     print(header(info, args))
     print(f"photos: {args.photos} (crops of 8 batches), style: {args.style}; {args.steps} Adam steps (lr 1e-3)\n")
     report = []
+    # The float-noise yardstick: the reference run again with about one float32 ulp of noise on the
+    # photos. Adam moves every weight by about lr per step whatever the size of its gradient, so
+    # gradients that differ only by rounding soon give visibly different weights and outputs.
+    noisy = [(b * (1 + 1e-7 * np.random.RandomState(i).randn(*b.shape))).astype(np.float32)
+             for i, b in enumerate(batches)]
     for arch in args.archs:
         runs = {}
-        for variant in args.variants:
-            generator, graph, loss, trainer = build(arch, variant, vgg_weights, seed=1)
+        for variant in args.variants + ["imperative+noise"]:
+            data = noisy if variant == "imperative+noise" else batches
+            generator, graph, loss, trainer = build(arch, variant.split("+")[0], vgg_weights, seed=1)
             grams = loss.style_targets(mx.nd.array(style))
-            photos = mx.nd.array(batches[0])
+            photos = mx.nd.array(data[0])
             with autograd.record():
                 out = graph(photos, *grams)
             out[0].backward()
@@ -280,9 +321,10 @@ def run_quality(args):
                          stylized=out[4].asnumpy())
             history = []
             for step in range(args.steps):
-                history.append(train_step(graph, trainer, mx.nd.array(batches[step % len(batches)]), grams))
+                history.append(train_step(graph, trainer, mx.nd.array(data[step % len(data)]), grams))
             params = {k: p.data().asnumpy() for k, p in generator.collect_params().items()}
-            runs[variant] = dict(first=first, history=history, params=params)
+            runs[variant] = dict(first=first, history=history, params=params,
+                                 output_after=generator(mx.nd.array(batches[0])).asnumpy())
             del generator, graph, loss, trainer
             gc.collect()
         ref = runs["imperative"]
@@ -298,11 +340,16 @@ def run_quality(args):
             pv = np.concatenate([run["params"][k].ravel() for k in sorted(ref["params"])])
             pr = np.concatenate([ref["params"][k].ravel() for k in sorted(ref["params"])])
             param_rel = float(np.linalg.norm(pv - pr) / np.linalg.norm(pr))
+            out_after = float(np.abs(run["output_after"] - ref["output_after"]).max())
+            out_after_mean = float(np.abs(run["output_after"] - ref["output_after"]).mean())
             rec = dict(arch=arch, variant=variant, loss_rel=loss_rel, grad_cosine=cosine, grad_rel_l2=grad_rel,
                        stylized_max_abs=out_diff, losses_after_steps_rel=last_rel, params_after_steps_rel_l2=param_rel,
-                       losses=run["first"]["losses"], reference_losses=ref["first"]["losses"])
+                       stylized_after_steps_max_abs=out_after, stylized_after_steps_mean_abs=out_after_mean,
+                       losses=run["first"]["losses"],
+                       reference_losses=ref["first"]["losses"])
             report.append(rec)
-            print(f"{arch} {variant} vs imperative:")
+            print(f"{arch} {variant} vs imperative" + (" (the float-noise yardstick: photos x (1 + 1e-7 noise))"
+                                                       if variant == "imperative+noise" else "") + ":")
             print("  losses at step 1     " + ", ".join(f"{n} {a:.6g} (ref {b:.6g}, rel {loss_rel[n]:.1e})"
                                                         for n, a, b in zip(names, run['first']['losses'],
                                                                            ref['first']['losses'])))
@@ -310,7 +357,8 @@ def run_quality(args):
             print(f"  stylized output      max |difference| {out_diff:.2e} (0-255 scale)")
             if args.steps:
                 print(f"  after {args.steps} Adam steps   " + ", ".join(f"{n} rel {v:.1e}" for n, v in last_rel.items())
-                      + f"; weights relative L2 difference {param_rel:.1e}")
+                      + f"; weights relative L2 difference {param_rel:.1e}; stylized output |difference| "
+                      f"max {out_after:.2f}, mean {out_after_mean:.3f} (0-255)")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(machine=info, options=vars(args), quality=report), indent=1))
         print(f"wrote {args.json}")
@@ -379,7 +427,8 @@ def _op_profile(graph, trainer, photos, grams):
     groups = [("convolution forward", ("Convolution",)), ("convolution backward", ("_backward_Convolution",)),
               ("instance norm (BatchNorm) fwd + bwd", ("BatchNorm", "_backward_BatchNorm", "InstanceNorm",
                                                        "_backward_InstanceNorm")),
-              ("Gram matrices fwd + bwd", ("_linalg_syrk", "_backward_linalg_syrk", "batch_dot", "_backward_batch_dot")),
+              ("Gram matrices fwd + bwd", ("_linalg_syrk", "_backward_linalg_syrk", "batch_dot",
+                                           "_backward_batch_dot")),
               ("ReLU fwd + bwd", ("Activation", "_backward_Activation", "relu", "_backward_relu")),
               ("max pooling fwd + bwd", ("Pooling", "_backward_Pooling")),
               ("reflection pad fwd + bwd", ("Pad", "_backward_Pad")),
@@ -390,9 +439,50 @@ def _op_profile(graph, trainer, photos, grams):
         rows.append((label, sum(ops.get(n, 0.0) for n in names)))
         used.update(names)
     rest = {k: v for k, v in ops.items() if k not in used and not k.startswith("Delete")}
-    rows.append(("everything else (%d ops: %s ...)" % (len(rest), ", ".join(sorted(rest, key=rest.get)[::-1][:4])),
-                 sum(rest.values())))
+    biggest = ", ".join(sorted(rest, key=rest.get, reverse=True)[:4])
+    rows.append(("everything else (%d ops: %s ...)" % (len(rest), biggest), sum(rest.values())))
     return rows
+
+
+def _breakdown_arch(arch, args, batches, style, vgg_weights):
+    generator, graph, loss, trainer = build(arch, "hybrid-fast", vgg_weights)
+    grams = loss.style_targets(mx.nd.array(style))
+    photos = mx.nd.array(batches[0])
+    full = _median_time(lambda: train_step(graph, trainer, photos, grams), args.repeats, args.warmup)
+
+    gen_only = _GeneratorOnly(generator, args.batch_size)
+    gen_only.hybridize(static_alloc=True, static_shape=True)
+    weights = mx.nd.random.normal(shape=photos.shape)
+
+    def gen_step():
+        with autograd.record():
+            out = gen_only(photos, weights)
+        out.backward()
+        mx.nd.waitall()
+
+    loss_only = _LossOnly(loss)
+    loss_only.hybridize(static_alloc=True, static_shape=True)
+    stylized = mx.nd.array(batches[1 % len(batches)])
+    stylized.attach_grad()
+
+    def loss_step():
+        with autograd.record():
+            out = loss_only(stylized, photos, *grams)
+        out.backward()
+        mx.nd.waitall()
+
+    def adam_time():  # Trainer.step wants fresh gradients: make some first, untimed
+        gen_step()
+        t0 = time.perf_counter()
+        trainer.step(1)
+        mx.nd.waitall()
+        return time.perf_counter() - t0
+
+    parts = [("generator forward + backward", _median_time(gen_step, args.repeats, args.warmup)),
+             ("loss network (VGG16 x2 + losses) forward + backward", _median_time(loss_step, args.repeats,
+                                                                                 args.warmup)),
+             ("Adam update", statistics.median(adam_time() for _ in range(args.repeats)))]
+    return full, parts, _op_profile(graph, trainer, photos, grams)
 
 
 def run_breakdown(args):
@@ -409,44 +499,8 @@ def run_breakdown(args):
     print("(MXNet bulk execution off for the operator profile: steps run a little slower than in the table)")
     report = []
     for arch in args.archs:
-        generator, graph, loss, trainer = build(arch, "hybrid-fast", vgg_weights)
-        grams = loss.style_targets(mx.nd.array(style))
-        photos = mx.nd.array(batches[0])
-        full = _median_time(lambda: train_step(graph, trainer, photos, grams), args.repeats, args.warmup)
-
-        gen_only = _GeneratorOnly(generator, args.batch_size)
-        gen_only.hybridize(static_alloc=True, static_shape=True)
-        weights = mx.nd.random.normal(shape=photos.shape)
-
-        def gen_step():
-            with autograd.record():
-                out = gen_only(photos, weights)
-            out.backward()
-            mx.nd.waitall()
-
-        loss_only = _LossOnly(loss)
-        loss_only.hybridize(static_alloc=True, static_shape=True)
-        stylized = mx.nd.array(batches[1 % len(batches)])
-        stylized.attach_grad()
-
-        def loss_step():
-            with autograd.record():
-                out = loss_only(stylized, photos, *grams)
-            out.backward()
-            mx.nd.waitall()
-
-        def adam_time():  # Trainer.step wants fresh gradients: make some first, untimed
-            gen_step()
-            t0 = time.perf_counter()
-            trainer.step(1)
-            mx.nd.waitall()
-            return time.perf_counter() - t0
-
-        parts = [("generator forward + backward", _median_time(gen_step, args.repeats, args.warmup)),
-                 ("loss network (VGG16 x2 + losses) forward + backward",
-                  _median_time(loss_step, args.repeats, args.warmup)),
-                 ("Adam update", statistics.median(adam_time() for _ in range(args.repeats)))]
-        ops = _op_profile(graph, trainer, photos, grams)
+        full, parts, ops = _breakdown_arch(arch, args, batches, style, vgg_weights)
+        gc.collect()
         print(f"\n{arch}, hybrid-fast: full step {full:.2f} s (median of {args.repeats})")
         print("| part, timed alone | median s | share of the step |\n|---|---|---|")
         for label, t in parts:
@@ -456,8 +510,6 @@ def run_breakdown(args):
         for label, t in ops:
             print(f"| {label} | {t:.2f} | {t / total_ops:.0%} |")
         report.append(dict(arch=arch, full_step=full, parts=parts, operators=ops))
-        del generator, graph, loss, trainer, gen_only, loss_only
-        gc.collect()
     if args.json:
         Path(args.json).write_text(json.dumps(dict(machine=info, options=vars(args), breakdown=report), indent=1))
         print(f"wrote {args.json}")
@@ -475,6 +527,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=6, help="timed steps per variant (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: %(default)s)")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--interleave", action="store_true",
+                   help="build all variants of an arch, then time them in rounds (spreads a drifting machine "
+                        "load over them, but the graphs then compete for caches and memory: slower steps)")
     p.add_argument("--photos", default=str(SHARED_DATA / "content" / "train"),
                    help="photo folder (timing uses random images when it is missing)")
     p.add_argument("--style", default=str(SHARED_DATA / "styles" / "van_gogh_cafe_terrace.jpg"))

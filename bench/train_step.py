@@ -50,6 +50,7 @@ from mxnet import autograd, gluon  # noqa: E402
 from mxstyle import io, weights  # noqa: E402
 from mxstyle.models import get_model  # noqa: E402
 from mxstyle.training.graph import build_training_graph, default_train_config  # noqa: E402
+from machine import ISA_FLAGS, cpuinfo  # noqa: E402
 
 VARIANTS = ("imperative", "imperative-fast", "hybrid", "hybrid-fast")
 DEFAULT_VARIANTS = ("imperative", "hybrid", "hybrid-fast")
@@ -59,20 +60,9 @@ HAS_FAST = "fast_layers" in inspect.signature(build_training_graph).parameters
 
 # --- the machine ---------------------------------------------------------------------------
 
-def _cpuinfo():
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        lines = open("/proc/cpuinfo").read().splitlines()
-    except OSError:
-        return model, flags
-    model = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), model)
-    flags = next((set(l.split(":", 1)[1].split()) for l in lines if l.startswith("flags")), flags)
-    return model, flags
-
-
 def machine_info():
-    model, flags = _cpuinfo()
-    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
+    model, flags = cpuinfo()
+    isa = [f for f in ISA_FLAGS if f in flags]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return dict(cpu=model, cores=cores, isa=isa, omp_threads=os.environ.get("OMP_NUM_THREADS", "unset"),
                 mxnet=mx.__version__, python=platform.python_version(), kernel=platform.release(),

@@ -29,9 +29,15 @@ from .errors import ConfigError, ImageError, MxstyleError, WeightsError  # noqa:
 
 
 def __getattr__(name):
-    # ``mxstyle.Stylizer`` without importing the runtime (and its backends) at package import.
+    # ``mxstyle.Stylizer`` and ``mxstyle.list_models()`` (the style models ready to use, in
+    # ``models/`` and ``$MXSTYLE_MODELS``; the generator architectures are
+    # ``mxstyle.models.list_models()``) without importing the runtime (and its backends) at package import.
     if name == "Stylizer":
         from .runtime import Stylizer
 
         return Stylizer
+    if name == "list_models":
+        from .runtime.card import list_available_models
+
+        return list_available_models
     raise AttributeError(f"module 'mxstyle' has no attribute {name!r}")

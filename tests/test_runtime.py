@@ -15,33 +15,18 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import gluon
 
 from mxstyle import io
 from mxstyle.color import rgb_to_yiq
 from mxstyle.errors import ConfigError, ImageError
-from mxstyle.export import export_model
 from mxstyle.models import get_model
 from mxstyle.runtime import ModelError, Stylizer, list_available_models
 from mxstyle.runtime import tiling
-from mxstyle.training.checkpoint import save_checkpoint
+from tiny_model import export_tiny, photo
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "johnson_lite"
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # SymbolBlock / MXNet int8 chatter
-
-
-def photo(h, w, seed=0):
-    """A photo-like test image: smooth gradients, edges (disks), fine texture and noise."""
-    rng = np.random.RandomState(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.stack([128 + 90 * np.sin(x / (7.0 + seed) + y / 23.0), 128 + 80 * np.cos(y / 9.0),
-                    255.0 * (x + y) / (h + w)], 2)
-    for _ in range(max(3, h * w // 20000)):
-        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(4, max(6, min(h, w) / 6))
-        img += (((y - cy) ** 2 + (x - cx) ** 2) < r * r)[:, :, None] * rng.uniform(-90, 90, 3)
-    img += (25 * np.sin(x / 1.7) * np.cos(y / 2.3) * (x > w / 2))[:, :, None]
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.float32)
 
 
 def psnr(a, b):
@@ -52,25 +37,7 @@ def psnr(a, b):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """``(models folder, model folder, run folder)``: a random johnson_lite exported as 'tiny'."""
-    root = tmp_path_factory.mktemp("runtime")
-    for i in range(5):
-        io.write_image(root / "photos" / f"p{i}.png", photo(40, 56, seed=i))
-    mx.random.seed(0)
-    generator = get_model(ARCH)
-    generator.initialize(mx.init.Xavier(magnitude=2.0))
-    rng = np.random.RandomState(0)
-    for name, p in generator.collect_params().items():  # biases, gammas and betas matter too
-        if not name.endswith("weight"):
-            p.set_data(p.data() + mx.nd.array(rng.normal(0, 0.1, p.shape)))
-    trainer = gluon.Trainer(generator.collect_params(), "adam", {"learning_rate": 1e-3})
-    state = dict(run=dict(options=dict(arch=ARCH, data=str(root / "photos")), arch=ARCH,
-                          stride=generator.stride))
-    save_checkpoint(root / "run", 1, generator, trainer, state)
-    models = root / "models"
-    export_model(root / "run", "tiny", models / "tiny", int8=True, calib=root / "photos", calib_count=3,
-                 holdout_count=1, calib_size=32, bench_size=32, bench_runs=1, min_psnr=0.0,
-                 progress=False, log=lambda *a, **k: None)
-    return models, models / "tiny", root / "run"
+    return export_tiny(tmp_path_factory.mktemp("runtime"), ARCH)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@
 - :mod:`~mxstyle.runtime.stylizer`    :class:`Stylizer`, the one entry point
 """
 
-from .card import ModelError, list_available_models, model_search_paths, resolve_model_dir
+from .card import DEFAULT_MODEL, ModelError, list_available_models, model_search_paths, resolve_model_dir
 from .stylizer import DEFAULT_TILE_PIXELS, PREFERENCE, Stylizer
 
-__all__ = ['Stylizer', 'ModelError', 'list_available_models', 'model_search_paths',
+__all__ = ['Stylizer', 'DEFAULT_MODEL', 'ModelError', 'list_available_models', 'model_search_paths',
            'resolve_model_dir', 'PREFERENCE', 'DEFAULT_TILE_PIXELS']

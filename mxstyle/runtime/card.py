@@ -19,9 +19,12 @@ from pathlib import Path
 # the exporter owns the card format and the exception (light module: no MXNet / ONNX imports)
 from ..export.card import CARD_FILE, ModelError, read_card, sha256_file
 
-__all__ = ['ModelError', 'CARD_FILE', 'model_search_paths', 'list_available_models',
+__all__ = ['ModelError', 'CARD_FILE', 'DEFAULT_MODEL', 'model_search_paths', 'list_available_models',
            'resolve_model_dir', 'load_card', 'file_path', 'load_verified', 'verify_file', 'sha256_file',
            'ROLES']
+
+#: The model ``Stylizer()`` loads when given no name (shipped in the repository's ``models/``).
+DEFAULT_MODEL = 'langlois'
 
 #: Backend -> precision -> the card roles it needs.
 ROLES = {

@@ -49,9 +49,9 @@ class Stylizer:
 
     Parameters
     ----------
-    name_or_path : str or path
+    name_or_path : str, path or None
         A model folder (holding ``model.json``) or the name of one in ``$MXSTYLE_MODELS`` or the
-        repository's ``models/`` folder.
+        repository's ``models/`` folder; None (the default) loads :data:`DEFAULT_MODEL`.
     backend : ``"auto"``, ``"onnxruntime"``, ``"mxnet"`` or ``"opencv"``
         ``auto`` picks the fastest installed backend that has a file in the model folder
         (see :data:`PREFERENCE`).
@@ -79,7 +79,7 @@ class Stylizer:
     :class:`~mxstyle.runtime.ModelError` for a missing, tampered or truncated file.
     """
 
-    def __init__(self, name_or_path, backend='auto', precision='auto', threads=None, *,
+    def __init__(self, name_or_path=None, backend='auto', precision='auto', threads=None, *,
                  tile_pixels=DEFAULT_TILE_PIXELS, tile_side=DEFAULT_TILE_SIDE, tile_mode='exact',
                  blend=32, stats_side=1024):
         if backend not in ('auto',) + BACKENDS:
@@ -96,7 +96,7 @@ class Stylizer:
                                   ('stats_side', stats_side, 16)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f'{label} must be an integer >= {low}, got {value!r}')
-        self.model_dir = cards.resolve_model_dir(name_or_path)
+        self.model_dir = cards.resolve_model_dir(cards.DEFAULT_MODEL if name_or_path is None else name_or_path)
         self.card = cards.load_card(self.model_dir)
         self.name = self.card.get('name') or self.model_dir.name
         self.stride = int(self.card['stride'])

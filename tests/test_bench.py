@@ -1,0 +1,88 @@
+"""bench/run.py: the JSON schema of ``--quick`` on a tiny model, the size parsing, the PyTorch
+eager port agreeing with onnxruntime. Benchmarks measure speed; these tests assert no timing."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tiny_model import export_tiny, photo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import run as bench_run  # noqa: E402
+from torch_eager import TorchEagerNet, torch_available  # noqa: E402
+
+RECORD_KEYS = {"model", "backend", "precision", "height", "width", "median_s", "p90_s", "min_s",
+               "peak_rss_mb", "gflops_per_s", "psnr_vs_fp32", "under_target", "peak_fraction"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return export_tiny(tmp_path_factory.mktemp("bench"))[1]
+
+
+def test_sizes_parse_as_photos_are_named():
+    assert bench_run.parse_size("1024") == (1024, 1024)
+    assert bench_run.parse_size("4000x3000") == (3000, 4000)  # width x height
+    with pytest.raises(Exception):
+        bench_run.parse_size("big")
+
+
+def test_quick_includes_a_size_of_a_megapixel_or_more():
+    args = bench_run.parse_args(["--quick"])
+    assert max(h * w for h, w in args.sizes) >= 1024 * 1024
+    assert args.repeats <= 3 and args.end_to_end is None
+
+
+def test_quick_run_writes_the_record_schema(tiny, tmp_path):
+    out = tmp_path / "bench.json"
+    md, png = tmp_path / "bench.md", tmp_path / "bench.png"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--models", str(tiny),
+                           "--backends", "onnxruntime", "mxnet", "--no-costs", "--json", str(out),
+                           "--markdown", str(md), "--plot", str(png)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["peak_gflops_per_s"] > 0
+    records = [r for r in data["records"] if r["kind"] == "latency"]
+    engines = {(r["backend"], r["precision"]) for r in records}
+    assert engines == {("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("mxnet", "fp32"), ("mxnet", "int8")}
+    assert {(r["height"], r["width"]) for r in records} == {(256, 256), (1024, 1024)}
+    for r in records:
+        assert RECORD_KEYS <= set(r), RECORD_KEYS - set(r)
+        assert r["model"] == "tiny"
+        assert 0 < r["min_s"] <= r["median_s"] <= r["p90_s"]
+        assert r["peak_rss_mb"] > 0 and r["gflops_per_s"] > 0
+        assert r["under_target"] == (r["median_s"] < 2.0)
+        if (r["backend"], r["precision"]) == ("mxnet", "fp32"):
+            assert r["psnr_vs_fp32"] is None  # the reference itself
+        elif r["precision"] == "fp32":
+            assert r["psnr_vs_fp32"] > 60  # the same network on another backend
+        else:
+            assert 0 < r["psnr_vs_fp32"] < 200
+    assert "| tiny | onnxruntime | int8 | 1024²" in md.read_text()
+    assert png.stat().st_size > 1000
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--no-costs",
+                           "--models", str(tmp_path / "nope")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "error: model" in proc.stderr and "not found" in proc.stderr
+
+
+@pytest.mark.skipif(not torch_available(), reason="torch is not installed (pip install -e '.[torch]')")
+def test_torch_eager_port_matches_onnxruntime(tiny):
+    import onnxruntime as ort
+
+    model = (tiny / "tiny.onnx").read_bytes()
+    x = photo(36, 52).transpose(2, 0, 1)[None].copy()
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    expected = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    got = TorchEagerNet(model)(x)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-2)

@@ -1,9 +1,10 @@
 import os
 
+import mxnet as mx
 import numpy as np
 import pytest
 
-from mxstyle import weights
+from mxstyle import vgg, weights
 
 
 @pytest.fixture
@@ -51,3 +52,16 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("MXSTYLE_VGG16_WHEEL", raising=False)
     return home
 
+
+@pytest.fixture(scope="session")
+def random_vgg_file(tmp_path_factory):
+    """A VGG16 .params file with random weights, for the command line without the real ones."""
+    mx.random.seed(0)
+    net = vgg.load_vgg16(weights=None, hybridize=False)
+    arrays = {}
+    for conv, name in zip(net.convs, vgg.CONV_NAMES):
+        arrays[f"{name}_weight"] = conv.weight.data().asnumpy()
+        arrays[f"{name}_bias"] = conv.bias.data().asnumpy()
+    path = tmp_path_factory.mktemp("vgg") / "random_vgg16.params"
+    weights.save_params(arrays, path)
+    return path

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_real_weights
-from mxstyle import ConfigError, ImageError, color, io, vgg, weights
+from mxstyle import ConfigError, ImageError, color, io
 from mxstyle.losses import LossConfig
 from mxstyle.optimize import stylize_gatys
 
@@ -102,20 +102,6 @@ def test_bad_image_is_an_image_error(tmp_path, painting):
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     with pytest.raises(ImageError, match="broken.jpg"):
         run(str(bad), painting)
-
-
-@pytest.fixture(scope="module")
-def random_vgg_file(tmp_path_factory):
-    """A VGG16 .params file with random weights, for the command line without the real ones."""
-    mx.random.seed(0)
-    net = vgg.load_vgg16(weights=None, hybridize=False)
-    arrays = {}
-    for conv, name in zip(net.convs, vgg.CONV_NAMES):
-        arrays[f"{name}_weight"] = conv.weight.data().asnumpy()
-        arrays[f"{name}_bias"] = conv.bias.data().asnumpy()
-    path = tmp_path_factory.mktemp("vgg") / "random_vgg16.params"
-    weights.save_params(arrays, path)
-    return path
 
 
 def test_command_line_writes_image_history_and_plot(tmp_path, photo, painting, random_vgg_file):

@@ -23,9 +23,21 @@ def photo(h, w, seed=0):
     return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.float32)
 
 
-def export_tiny(root, arch="johnson_lite", name="tiny"):
-    """Export a randomly initialized ``arch`` as model ``name`` under ``root/models``; returns
-    ``(models folder, model folder, run folder)``."""
+def painting(h, w, seed=0):
+    """A painting-like test image: coloured stripes and noise."""
+    rng = np.random.RandomState(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([255 * ((x + y) // 6 % 2), 200 * (x // 4 % 2), 128 + 60 * np.sin(y)], axis=2)
+    return np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.float32)
+
+
+def export_tiny(root, arch="johnson_lite", name="tiny", style_image=False):
+    """Export a randomly initialized ``arch`` as model ``name`` under ``root/models`` (with a
+    ``style.jpg`` when ``style_image``); returns ``(models folder, model folder, run folder)``."""
+    style = None
+    if style_image:
+        style = root / "painting.png"
+        io.write_image(style, painting(96, 80))
     for i in range(5):
         io.write_image(root / "photos" / f"p{i}.png", photo(40, 56, seed=i))
     mx.random.seed(0)
@@ -41,6 +53,6 @@ def export_tiny(root, arch="johnson_lite", name="tiny"):
     save_checkpoint(root / "run", 1, generator, trainer, state)
     models = root / "models"
     export_model(root / "run", name, models / name, int8=True, calib=root / "photos", calib_count=3,
-                 holdout_count=1, calib_size=32, bench_size=32, bench_runs=1, min_psnr=0.0,
+                 holdout_count=1, calib_size=32, bench_size=32, bench_runs=1, min_psnr=0.0, style_image=style,
                  progress=False, log=lambda *a, **k: None)
     return models, models / name, root / "run"

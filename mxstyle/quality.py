@@ -1,0 +1,96 @@
+"""Measured quality of a stylized image: its content and style losses, the yardstick of
+``tools/evaluate.py``.
+
+For a photo, a painting and a result (all RGB 0-255), through the same ImageNet VGG16:
+
+- content loss at ``relu2_2`` and at ``relu4_2``: mean squared difference of the result's and
+  the photo's feature maps (each layer reported on its own);
+- style loss: the sum over ``relu1_1 .. relu5_1`` of the mean squared difference of the Gram
+  matrices (normalized by C*H*W) of the result and the painting.
+
+These are the conventions of :mod:`mxstyle.losses` with all weights 1, so the numbers of a
+feed-forward model and of Gatys optimization (:func:`mxstyle.optimize.stylize_gatys`) compare
+directly: lower is closer, and their ratio says how much quality the fast method gives up.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+
+from . import io
+from .errors import ImageError
+from .losses import gram_matrix
+from .vgg import load_vgg16
+
+__all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'QualityMeter', 'psnr', 'GatysCache']
+
+CONTENT_LAYERS = ('relu2_2', 'relu4_2')
+STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')
+
+
+def psnr(a, b):
+    """Peak signal-to-noise ratio in dB of two 0-255 images (inf when equal)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+class QualityMeter:
+    """``meter(result, photo)`` -> ``{"content_relu2_2", "content_relu4_2", "style"}`` against one
+    painting. The painting's Gram matrices are computed once, at ``style_size`` (longest side)."""
+
+    def __init__(self, style_image, *, style_size=512, vgg_weights='imagenet', ctx=None):
+        self.ctx = ctx or mx.cpu()
+        self.layers = tuple(l for l in ('relu1_1', 'relu2_1', 'relu2_2', 'relu3_1', 'relu4_1', 'relu4_2',
+                                        'relu5_1'))
+        self.vgg = load_vgg16(self.layers, weights=vgg_weights, ctx=self.ctx)
+        style = io.resize_max_side(io.read_image(style_image), style_size)
+        feats = self._features(style)
+        self.style_grams = {l: gram_matrix(mx.nd, feats[l]) for l in STYLE_LAYERS}
+
+    def _features(self, image):
+        x = mx.nd.array(io.to_tensor(np.asarray(image, np.float32)), ctx=self.ctx)
+        return dict(zip(self.layers, self.vgg(x)))
+
+    def __call__(self, result, photo):
+        if np.asarray(result).shape != np.asarray(photo).shape:
+            raise ValueError(f'result {np.asarray(result).shape} and photo {np.asarray(photo).shape} differ in size')
+        out, ref = self._features(result), self._features(photo)
+        values = {f'content_{l}': float(mx.nd.mean((out[l] - ref[l]) ** 2).asscalar()) for l in CONTENT_LAYERS}
+        values['style'] = float(sum(mx.nd.mean((gram_matrix(mx.nd, out[l]) - self.style_grams[l]) ** 2).asscalar()
+                                    for l in STYLE_LAYERS))
+        return values
+
+
+def _digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class GatysCache:
+    """Gatys reference results on disk, keyed by the photo's and the painting's bytes and the
+    settings: ``FOLDER/KEY.json`` (losses, seconds) and ``FOLDER/KEY.png`` (the image). A
+    reference costs minutes per photo, and does not change while the inputs do not."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def key(self, photo_bytes, style_bytes, **settings):
+        text = json.dumps(dict(photo=_digest(photo_bytes), style=_digest(style_bytes), **settings), sort_keys=True)
+        return _digest(text.encode())[:24]
+
+    def get(self, key):
+        meta, image = self.folder / f'{key}.json', self.folder / f'{key}.png'
+        if not (meta.is_file() and image.is_file()):
+            return None
+        try:
+            return json.loads(meta.read_text()), io.read_image(image)
+        except (ValueError, OSError, ImageError):
+            return None  # a damaged entry is recomputed
+
+    def put(self, key, info, image):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        io.write_image(self.folder / f'{key}.png', image)
+        tmp = self.folder / f'{key}.json.tmp'
+        tmp.write_text(json.dumps(info, indent=1))
+        tmp.replace(self.folder / f'{key}.json')

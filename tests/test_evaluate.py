@@ -1,0 +1,113 @@
+"""tools/evaluate.py and mxstyle.quality: the losses against numpy, the Gatys cache, the command
+line's tables, card update and contact sheet (random VGG weights, a tiny random model)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mxstyle import io
+from mxstyle.quality import GatysCache, QualityMeter, psnr
+from tiny_model import export_tiny, photo
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return export_tiny(tmp_path_factory.mktemp("evaluate"), style_image=True)[1]
+
+
+def _gram(f):
+    c = f.shape[1]
+    flat = f.reshape(c, -1)
+    return flat @ flat.T / flat.size
+
+
+def test_quality_meter_matches_numpy(random_vgg_file, tmp_path):
+    style = tmp_path / "style.png"
+    io.write_image(style, photo(72, 72, seed=3))
+    meter = QualityMeter(style, style_size=72, vgg_weights=str(random_vgg_file))
+    a, b = photo(64, 80, seed=1), photo(64, 80, seed=2)
+    got = meter(a, b)
+    fa, fb = meter._features(a), meter._features(b)
+    fs = meter._features(io.read_image(style))
+    for layer in ("relu2_2", "relu4_2"):
+        want = np.mean((fa[layer].asnumpy() - fb[layer].asnumpy()) ** 2)
+        assert got[f"content_{layer}"] == pytest.approx(want, rel=1e-4)
+    want = sum(np.mean((_gram(fa[l].asnumpy()) - _gram(fs[l].asnumpy())) ** 2)
+               for l in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+    assert got["style"] == pytest.approx(want, rel=1e-3)
+    assert meter(b, b)["content_relu4_2"] == 0.0
+    with pytest.raises(ValueError):
+        meter(a, photo(32, 32))
+
+
+def test_psnr():
+    a = np.zeros((4, 4, 3))
+    assert psnr(a, a) == float("inf")
+    assert psnr(a, a + 255) == pytest.approx(0.0)
+
+
+def test_gatys_cache_round_trip_and_damaged_entry(tmp_path):
+    cache = GatysCache(tmp_path / "cache")
+    key = cache.key(b"photo", b"style", size=64, iters=3)
+    assert key != cache.key(b"photo", b"style", size=64, iters=4)
+    assert cache.get(key) is None
+    img = photo(16, 16)
+    cache.put(key, dict(seconds=1.5), img)
+    info, back = cache.get(key)
+    assert info == dict(seconds=1.5) and np.abs(back - np.round(img)).max() <= 0.5
+    (tmp_path / "cache" / f"{key}.json").write_text("{not json")
+    assert cache.get(key) is None  # recomputed, not a crash
+
+
+def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_file):
+    photos = tmp_path / "photos"
+    for i in range(2):
+        io.write_image(photos / f"p{i}.jpg", photo(60, 90, seed=10 + i))
+    out_json, out_md, sheet = tmp_path / "eval.json", tmp_path / "eval.md", tmp_path / "sheet.jpg"
+    args = [sys.executable, str(ROOT / "tools" / "evaluate.py"), "--model", str(tiny), "--photos", str(photos),
+            "--size", "64", "--gatys-iters", "3", "--vgg-weights", str(random_vgg_file),
+            "--cache", str(tmp_path / "cache"), "--json", str(out_json), "--markdown", str(out_md),
+            "--contact-sheet", str(sheet), "--update-card"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out_json.read_text())["results"][0]
+    assert [r["photo"] for r in result["rows"]] == ["p0.jpg", "p1.jpg"]
+    for r in result["rows"]:
+        for m in ("content_relu2_2", "content_relu4_2", "style"):
+            assert r["ratio"][m] == pytest.approx(r["model"][m] / r["gatys"][m])
+        assert r["int8"]["psnr_vs_fp32"] > 0
+    assert "geometric mean of ratios" in out_md.read_text()
+    card = json.loads((tiny / "model.json").read_text())
+    assert card["evaluation"]["photo_files"] == ["p0.jpg", "p1.jpg"]
+    assert card["evaluation"]["style_ratio"] == pytest.approx(result["summary"]["style_ratio"])
+    img = io.read_image(sheet)
+    assert img.shape[0] == 3 * 256 and img.shape[1] == 2 * 256  # header + 2 photos; photo + 1 style
+    # the Gatys references are cached: a second run computes none and gives the same numbers
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(files) == 4
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads(out_json.read_text())["results"][0]
+    assert again["rows"][0]["gatys"]["style"] == result["rows"][0]["gatys"]["style"]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == files
+
+
+def test_command_line_errors_are_one_line(tiny, tmp_path, random_vgg_file):
+    def run(*extra):
+        return subprocess.run([sys.executable, str(ROOT / "tools" / "evaluate.py"), *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    proc = run("--model", str(tiny), "--photos", str(tmp_path / "none"))
+    assert proc.returncode == 2 and "error: --photos" in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "empty").mkdir()
+    proc = run("--model", str(tiny), "--photos", str(tmp_path / "empty"))
+    assert proc.returncode == 2 and "no images" in proc.stderr
+    io.write_image(tmp_path / "p" / "a.png", photo(40, 40))
+    proc = run("--model", str(tmp_path / "nomodel"), "--photos", str(tmp_path / "p"))
+    assert proc.returncode == 2 and "not found" in proc.stderr

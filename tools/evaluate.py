@@ -1,0 +1,284 @@
+#!/usr/bin/env python
+"""Measure the quality of style models against the slow, exact method (Gatys et al.).
+
+    python tools/evaluate.py --model langlois --photos ../shared/data/content/eval
+    python tools/evaluate.py --photos ../shared/data/content/eval --update-card \\
+        --markdown docs/evaluation.md --contact-sheet docs/images/contact_sheet.jpg
+
+For each photo (longest side ``--size``, default 512) and model, the content loss at relu2_2 and
+relu4_2 and the Gram style loss over relu1_1..relu5_1 (:mod:`mxstyle.quality`) of:
+
+- the model's fp32 output, and its int8 output when the model has one (plus its PSNR against fp32);
+- Gatys optimization from the photo (``--gatys-iters`` L-BFGS iterations, default 300) with the
+  model's own style image (``models/NAME/style.jpg``): the quality reference.
+
+The table gives each number and the ratio model / Gatys (lower losses are closer; a ratio of 1 is
+the quality of the slow method). Gatys results are cached in ``$MXSTYLE_HOME/gatys/`` (minutes per
+photo). ``--update-card`` writes the summary into each model's ``model.json``; the contact sheet
+shows every photo in every style.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from mxstyle import cli  # noqa: E402
+from mxstyle.errors import ConfigError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTOS = ROOT.parent / 'shared' / 'data' / 'content' / 'eval'
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff')
+GOAL_RATIO, GOAL_PSNR = 1.5, 35.0
+METRICS = ('content_relu2_2', 'content_relu4_2', 'style')
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--model', nargs='+', default=None, help='model names or folders (default: every shipped model)')
+    p.add_argument('--photos', default=None,
+                   help=f'folder of photos (default {DEFAULT_PHOTOS.relative_to(ROOT.parent)} when present)')
+    p.add_argument('--limit', type=int, default=None, help='use only the first N photos (sorted by name)')
+    p.add_argument('--size', type=int, default=512, help='longest side of the photos (default 512)')
+    p.add_argument('--gatys-iters', type=int, default=300, help='L-BFGS iterations of the reference (default 300)')
+    p.add_argument('--no-gatys', action='store_true', help='only the models\' own losses, no reference')
+    p.add_argument('--vgg-weights', default='imagenet',
+                   help='a VGG16 .params file (default: the cached ImageNet weights, fetched on first use)')
+    p.add_argument('--cache', default=None, help='Gatys cache folder (default $MXSTYLE_HOME/gatys)')
+    p.add_argument('--json', metavar='FILE', help='all numbers, per photo')
+    p.add_argument('--markdown', metavar='FILE', help='the tables as Markdown')
+    p.add_argument('--contact-sheet', metavar='FILE', help='photos x styles image (.jpg or .png)')
+    p.add_argument('--update-card', action='store_true', help="write the summary into each model's model.json")
+    args = p.parse_args(argv)
+    if args.photos is None:
+        if not DEFAULT_PHOTOS.is_dir():
+            p.error('give --photos DIR (the default ../shared/data/content/eval is not here)')
+        args.photos = str(DEFAULT_PHOTOS)
+    for name in ('size', 'gatys_iters'):
+        if getattr(args, name) < 1:
+            p.error(f'--{name.replace("_", "-")} must be at least 1')
+    if args.size < 64:
+        p.error('--size must be at least 64 (VGG16 relu5_1 needs it)')
+    return args
+
+
+def find_photos(folder, limit):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f'--photos {folder}: not a folder')
+    photos = sorted(p for p in folder.rglob('*') if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not photos:
+        raise ConfigError(f'--photos {folder}: no images ({", ".join(IMAGE_EXTENSIONS)})')
+    return photos[:limit] if limit else photos
+
+
+def geomean(values):
+    values = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def style_image_of(model_dir, card):
+    from mxstyle.runtime import card as cards
+
+    if 'style_image' not in card.get('files', {}):
+        raise ConfigError(f'{model_dir}: the model has no style image (style.jpg) to measure the style '
+                          'loss against; re-export it with --style-image')
+    return cards.file_path(model_dir, card, 'style_image')
+
+
+def evaluate_model(model, photos, args, cache, log):
+    """Per-photo numbers and a summary for one model."""
+    from tqdm import tqdm
+
+    from mxstyle import io
+    from mxstyle.files import sha256_file
+    from mxstyle.optimize import stylize_gatys
+    from mxstyle.quality import QualityMeter, psnr
+    from mxstyle.runtime import Stylizer
+    from mxstyle.runtime import card as cards
+
+    model_dir = cards.resolve_model_dir(model)
+    card = cards.load_card(model_dir)
+    name = card.get('name') or model_dir.name
+    style_path = style_image_of(model_dir, card)
+    fp32 = Stylizer(model_dir, precision='fp32')
+    try:
+        int8 = Stylizer(model_dir, precision='int8')
+    except cards.ModelError:  # no int8 file passed the export's fidelity gate
+        int8 = None
+    meter = QualityMeter(style_path, style_size=args.size, vgg_weights=args.vgg_weights)
+    style_bytes = style_path.read_bytes()
+    rows, images = [], {}
+    for path in tqdm(photos, desc=f'evaluate {name}', unit='photo', dynamic_ncols=True):
+        photo = io.resize_max_side(io.read_image(path), args.size)
+        row = dict(photo=path.name, height=photo.shape[0], width=photo.shape[1])
+        t0 = time.perf_counter()
+        out = fp32.stylize(photo)
+        row['seconds'] = round(time.perf_counter() - t0, 3)
+        row['model'] = meter(out, photo)
+        images[path.name] = out
+        if int8 is not None:
+            out8 = int8.stylize(photo)
+            row['int8'] = dict(meter(out8, photo), psnr_vs_fp32=round(psnr(out8, out), 2),
+                               backend=int8.backend)
+        if not args.no_gatys:
+            vgg = args.vgg_weights if args.vgg_weights == 'imagenet' else sha256_file(args.vgg_weights)
+            settings = dict(size=args.size, iters=args.gatys_iters, optimizer='lbfgs', init='content',
+                            config='default', vgg=vgg)
+            key = cache.key(path.read_bytes(), style_bytes, **settings)
+            hit = cache.get(key)
+            if hit is None:
+                t0 = time.perf_counter()
+                result = stylize_gatys(photo, style_path, size=args.size, iters=args.gatys_iters,
+                                       vgg_weights=args.vgg_weights, progress=False)
+                info = dict(settings, seconds=round(time.perf_counter() - t0, 1), photo=path.name,
+                            style=style_path.name)
+                cache.put(key, info, result.image)
+                gatys_img = io.read_image(cache.folder / f'{key}.png')  # as stored: the same numbers next time
+            else:
+                info, gatys_img = hit
+            if gatys_img.shape != photo.shape:
+                raise ConfigError(f'cached Gatys result for {path.name} has size {gatys_img.shape}, not {photo.shape}')
+            row['gatys'] = dict(meter(gatys_img, photo), seconds=info.get('seconds'))
+            for m in METRICS:
+                row.setdefault('ratio', {})[m] = row['model'][m] / row['gatys'][m]
+                if int8 is not None:
+                    row.setdefault('int8_ratio', {})[m] = row['int8'][m] / row['gatys'][m]
+        rows.append(row)
+    summary = dict(photos=len(rows), size=args.size, gatys_iters=None if args.no_gatys else args.gatys_iters,
+                   backend=fp32.backend, int8_backend=None if int8 is None else int8.backend)
+    for m in METRICS:
+        summary[f'{m}_ratio'] = geomean([r.get('ratio', {}).get(m) for r in rows])
+        summary[f'int8_{m}_ratio'] = geomean([r.get('int8_ratio', {}).get(m) for r in rows])
+    psnrs = [r['int8']['psnr_vs_fp32'] for r in rows if 'int8' in r]
+    summary['int8_psnr_min'] = min(psnrs) if psnrs else None
+    summary['int8_psnr_mean'] = sum(psnrs) / len(psnrs) if psnrs else None
+    ratios = [summary[f'{m}_ratio'] for m in METRICS]
+    summary['goal_met'] = (None if any(r is None for r in ratios) else
+                           all(r <= GOAL_RATIO for r in ratios)
+                           and (summary['int8_psnr_min'] or 0) >= GOAL_PSNR)
+    return dict(name=name, dir=str(model_dir), arch=card.get('arch'), rows=rows, summary=summary), images
+
+
+def _f(v, spec='.3g'):
+    return '-' if v is None else format(v, spec)
+
+
+def model_table(result):
+    head = ('photo', 'content relu2_2', 'content relu4_2', 'style', 'int8 PSNR dB')
+    rows = []
+    for r in result['rows']:
+        cells = [r['photo']]
+        for m in METRICS:
+            cell = _f(r['model'][m])
+            if 'gatys' in r:
+                cell += f' / {_f(r["gatys"][m])} = {r["ratio"][m]:.2f}x'
+            cells.append(cell)
+        cells.append(_f(r.get('int8', {}).get('psnr_vs_fp32'), '.1f'))
+        rows.append(cells)
+    s = result['summary']
+    cells = ['geometric mean of ratios'] + [_f(s[f'{m}_ratio'], '.2f') + ('x' if s[f'{m}_ratio'] else '')
+                                            for m in METRICS]
+    cells.append(_f(s['int8_psnr_mean'], '.1f') + (f' (min {s["int8_psnr_min"]:.1f})' if s['int8_psnr_min'] else ''))
+    rows.append(cells)
+    if any(s[f'int8_{m}_ratio'] for m in METRICS):
+        rows.append(['int8: geometric mean of ratios'] + [_f(s[f'int8_{m}_ratio'], '.2f') + 'x' for m in METRICS] + [''])
+    return [head] + rows
+
+
+def markdown(rows):
+    lines = ['| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * len(rows[0])]
+    return '\n'.join(lines + ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows[1:]])
+
+
+def text(rows):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def contact_sheet(photos, results, all_images, path, cell=256):
+    """Rows: photos; columns: the photo, then each model's result; a header row of style images."""
+    import numpy as np
+
+    from mxstyle import io
+    from mxstyle.runtime import card as cards
+
+    def fit(img):
+        img = io.resize_max_side(img, cell)
+        canvas = np.full((cell, cell, 3), 255.0, np.float32)
+        h, w = img.shape[:2]
+        canvas[(cell - h) // 2:(cell - h) // 2 + h, (cell - w) // 2:(cell - w) // 2 + w] = img
+        return canvas
+
+    header = [np.full((cell, cell, 3), 255.0, np.float32)]
+    for res in results:
+        card = cards.load_card(Path(res['dir']))
+        header.append(fit(io.read_image(style_image_of(Path(res['dir']), card))))
+    grid = [np.concatenate(header, 1)]
+    for photo in photos:
+        row = [fit(io.read_image(photo))]
+        row += [fit(all_images[res['name']][photo.name]) for res in results]
+        grid.append(np.concatenate(row, 1))
+    io.write_image(path, np.concatenate(grid, 0), quality=88)
+
+
+def update_card(result, command):
+    from mxstyle.export.card import CARD_FILE
+
+    path = Path(result['dir']) / CARD_FILE
+    card = json.loads(path.read_text())
+    s = result['summary']
+    card['evaluation'] = dict(s, command=command, photo_files=[r['photo'] for r in result['rows']],
+                              per_photo=[{k: r[k] for k in ('photo', 'ratio', 'int8') if k in r}
+                                         for r in result['rows']])
+    tmp = path.with_suffix('.json.tmp')
+    tmp.write_text(json.dumps(card, indent=1) + '\n')
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mxstyle import weights
+    from mxstyle.quality import GatysCache
+    from mxstyle.runtime import list_available_models
+
+    models = args.model or list_available_models()
+    if not models:
+        raise ConfigError('no models to evaluate: export one (tools/export.py) or give --model')
+    photos = find_photos(args.photos, args.limit)
+    cache = GatysCache(args.cache or weights.mxstyle_home() / 'gatys')
+    command = 'python tools/evaluate.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    results, all_images, md = [], {}, []
+    for model in models:
+        result, images = evaluate_model(model, photos, args, cache, print)
+        results.append(result)
+        all_images[result['name']] = images
+        rows = model_table(result)
+        s = result['summary']
+        goal = {True: 'met', False: 'not met', None: 'not measured (no Gatys reference)'}[s['goal_met']]
+        title = (f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px, '
+                 f'model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= {GOAL_RATIO}, '
+                 f'int8 >= {GOAL_PSNR:.0f} dB): {goal}')
+        print('\n' + title + '\n' + text(rows))
+        md += [f'**{title}**', '', markdown(rows), '']
+        if args.update_card:
+            update_card(result, command)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(dict(command=command, results=results), indent=1))
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(f'*{command}*\n\n' + '\n'.join(md))
+    if args.contact_sheet:
+        contact_sheet(photos, results, all_images, args.contact_sheet)
+        print(f'contact sheet: {args.contact_sheet}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(cli.run(main))

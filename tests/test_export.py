@@ -259,3 +259,17 @@ def test_cli_exports_a_run_folder(run, tmp_path, capsys):
     assert verify_model_dir(out)["training"]["checkpoint"] == "step-000010"
     assert cli.run(tool.main, [str(run / "run"), "--name", "../evil", "--out", str(out)]) == 2
     assert "model name" in capsys.readouterr().err
+
+
+def test_int8_plans_keep_the_right_layers_in_fp32():
+    from mxstyle.export.quantize import PLANS, _plan_excludes
+
+    nodes = [("c0", "Conv"), ("n0", "InstanceNormalization"), ("c1", "Conv"), ("add", "Add"), ("c2", "Conv"),
+             ("up", "Resize"), ("c3", "Conv"), ("up2", "Resize"), ("c4", "Conv"), ("c5", "Conv"), ("t", "Tanh")]
+    plans = {p["name"]: p for p in PLANS}
+    assert _plan_excludes(plans["all"], nodes, "Conv") == []
+    assert _plan_excludes(plans["first-last-conv-fp32"], nodes, "Conv") == ["c0", "c5"]
+    assert _plan_excludes(plans["encoder-convs"], nodes, "Conv") == ["c3", "c4", "c5"]
+    assert plans["encoder-convs"]["convs_only"]
+    # a network without upsampling keeps only its output conv in fp32
+    assert _plan_excludes(plans["encoder-convs"], nodes[:5], "Conv") == ["c2"]

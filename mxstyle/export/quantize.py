@@ -56,7 +56,9 @@ def _plan_excludes(plan, nodes, conv_op):
               "decoder_convs": [name for name, op in nodes[first_up:] if op == conv_op] + [convs[-1]]}
     names = []
     for key in plan["keep_fp32"]:
-        names += [n for n in groups[key] if n not in names]
+        for name in groups[key]:
+            if name not in names:
+                names.append(name)
     return names
 #: PSNR of identical outputs is infinite; the card stores at most this.
 PSNR_CAP_DB = 100.0

@@ -2,6 +2,7 @@
 """Stylize photos with an exported style model.
 
     python tools/stylize.py photo.jpg more_photos/ --model langlois --out styled/
+    python tools/stylize.py photo.jpg --out styled/          # the default model
 
 Inputs are files or folders (searched recursively for .jpg .jpeg .png .webp .bmp .tif .tiff);
 each result goes to OUT/STEM_styled.jpg (a folder's subfolders are kept under OUT). A file that
@@ -54,7 +55,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('inputs', nargs='+', metavar='INPUT', help='photo files or folders (recursive)')
-    p.add_argument('--model', required=True, help='model name (in models/ or $MXSTYLE_MODELS) or model folder')
+    p.add_argument('--model', default=None,
+                   help='model name (in models/ or $MXSTYLE_MODELS) or model folder (default: the shipped '
+                        'default model; `python -c "import mxstyle; print(mxstyle.list_models())"` lists them)')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--backend', default='auto', choices=('auto', 'onnxruntime', 'mxnet', 'opencv'))
     p.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'int8'))

@@ -143,7 +143,8 @@ def measure_model(model, args, log):
             save = Path(tmp) / f'{backend}-{precision}'
             save.mkdir()
             spec = dict(model=str(model_dir), backend=backend, precision=precision,
-                        sizes=[list(s) for s in args.sizes], warmup=args.warmup, repeats=args.repeats,
+                        sizes=[list(s) for s in args.sizes], warmup=args.warmup, warmup_large=args.warmup_large,
+                        repeats=args.repeats,
                         repeats_large=args.repeats_large, photo=args.photo, threads=args.threads,
                         save_dir=str(save))
             log(f'  {name}: {backend} {precision} ...')
@@ -307,7 +308,9 @@ def parse_args(argv):
                    help='N (square) or WIDTHxHEIGHT; default 256 512 1024 2048 4000x3000')
     p.add_argument('--repeats', type=int, default=5, help='timed runs per size (default 5)')
     p.add_argument('--repeats-large', type=int, default=3, help='timed runs above 4 MP (default 3)')
-    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--warmup', type=int, default=1, help='untimed runs per size up to 4 MP (default 1)')
+    p.add_argument('--warmup-large', type=int, default=0,
+                   help='untimed runs above 4 MP (default 0: those run in tiles the smaller sizes warmed up)')
     p.add_argument('--threads', type=int, default=None, help='intra-op threads (default: all cores)')
     p.add_argument('--photo', default=None,
                    help=f'input photo (default {DEFAULT_PHOTO.relative_to(ROOT.parent)} when present, '
@@ -334,7 +337,6 @@ def parse_args(argv):
         args.sizes = args.sizes or list(QUICK_SIZES)
         args.repeats = min(args.repeats, 3)
         args.repeats_large = min(args.repeats_large, 2)
-        args.end_to_end = None if args.end_to_end is None else args.end_to_end
         args.train_sizes = [256] if args.train_sizes is None else args.train_sizes
         args.gatys_sizes = [256] if args.gatys_sizes is None else args.gatys_sizes
         cost_repeats = 2
@@ -404,7 +406,7 @@ def main(argv=None):
     info['seconds'] = round(time.time() - started, 1)
     header = [describe(info), f'load average {info["loadavg_start"]:.2f} at start, {info["loadavg_end"]:.2f} at end; '
               f'{info["seconds"]:.0f} s; input {Path(args.photo).name if args.photo else "synthetic photo"}; '
-              f'warm-up {args.warmup}, {args.repeats} runs ({args.repeats_large} above 4 MP); '
+              f'warm-up {args.warmup} ({args.warmup_large} above 4 MP), {args.repeats} runs ({args.repeats_large} above 4 MP); '
               'PSNR against MXNet fp32; "t" = tiled']
     e2e = [r for r in records if r.get('kind') == 'end_to_end']
     lines = cost_lines(costs) + [

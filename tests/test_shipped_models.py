@@ -52,3 +52,23 @@ def test_stylizes_on_each_installed_backend(name, engine):
     assert 0 <= out.min() and out.max() <= 255
     assert np.abs(out - img).mean() > 5  # it changed the photo
     assert out.std() > 5  # and did not collapse to a flat image
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if any(p == "int8" for _, p in _engines(n))])
+def test_int8_stays_within_its_fidelity_bound(name):
+    from mxstyle.quality import psnr
+
+    card = json.loads((MODELS / name / "model.json").read_text())
+    for role in ("onnx_int8", "mxnet_int8_symbol"):
+        if role in card["files"]:
+            fidelity = card["files"][role]["fidelity"]
+            assert fidelity["psnr_db_mean"] >= fidelity["min_psnr_db"] >= 35.0
+    backend = "onnxruntime" if "onnx_int8" in card["files"] else "mxnet"
+    if not backend_available(backend):
+        pytest.skip(f"{backend} is not installed")
+    img = photo(96, 128)
+    fp32 = Stylizer(name, backend=backend, precision="fp32").stylize(img)
+    int8 = Stylizer(name, backend=backend, precision="int8").stylize(img)
+    # the gate measured real photos at 512 px; this synthetic image (sharp disks, fine stripes,
+    # noise) is harder for int8, hence the looser bound
+    assert psnr(int8, fp32) >= 32.0

@@ -98,11 +98,6 @@ def _run_script(script, spec, timeout):
     return records, error
 
 
-def psnr(a, b):
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
-
 def plan_engines(card, backends, precisions):
     """[(backend, precision)] to measure for a model card, and [(engine, why skipped)]."""
     from mxstyle.runtime.card import ROLES
@@ -127,6 +122,7 @@ def plan_engines(card, backends, precisions):
 
 def measure_model(model, args, log):
     """Every latency record of one model, with PSNR against the reference filled in."""
+    from mxstyle.quality import psnr
     from mxstyle.runtime import Stylizer
     from mxstyle.runtime import card as cards
 
@@ -168,7 +164,7 @@ def measure_model(model, args, log):
                                                                         and mine.is_file()):
                 rec['psnr_vs_fp32'] = None
             else:
-                rec['psnr_vs_fp32'] = round(psnr(np.load(mine), np.load(ref_file)), 2)
+                rec['psnr_vs_fp32'] = round(min(100.0, psnr(np.load(mine), np.load(ref_file))), 2)  # JSON has no inf
         if args.end_to_end:
             auto = Stylizer(model_dir)  # what a user gets by default
             h, w = args.end_to_end

@@ -21,15 +21,17 @@ __all__ = ['Stylizer', 'PRECISIONS', 'PREFERENCE', 'DEFAULT_TILE_PIXELS', 'DEFAU
 
 PRECISIONS = ('fp32', 'int8')
 
-#: What ``backend="auto", precision="auto"`` tries, fastest first (measured on 2 CPU cores,
-#: ``johnson`` at 1024 px: onnxruntime int8 0.90 s, fp32 1.22 s, MXNet int8 2.95 s, fp32 4.29 s).
+#: What ``backend="auto", precision="auto"`` tries, fastest first among the backends that tile
+#: (``bench/run.py``, 2 AVX2 cores, ``johnson`` at 1024 px: onnxruntime int8 4.6 s, fp32 6.7 s,
+#: MXNet fp32 10.2 s). OpenCV dnn is last although it measured 4.1 s there: it cannot tile, so a
+#: 12 MP photo takes 18 GB with it.
 PREFERENCE = (('onnxruntime', 'int8'), ('onnxruntime', 'fp32'), ('mxnet', 'int8'),
               ('mxnet', 'fp32'), ('opencv', 'fp32'))
 
 #: Images with more (padded) pixels than this are stylized in tiles...
 DEFAULT_TILE_PIXELS = 1024 * 1024
 #: ... of this side (margins included). Measured peak RSS of a whole run (read a 4000 x 3000 JPEG,
-#: stylize with a johnson model, write it) on onnxruntime: 1.24 GB fp32, 1.38 GB int8.
+#: stylize with the johnson ``langlois`` model, write it) on onnxruntime int8: 1.63 GB.
 DEFAULT_TILE_SIDE = 512
 
 _INSTALL = {'onnxruntime': 'pip install onnxruntime', 'mxnet': 'pip install mxnet==1.9.1',

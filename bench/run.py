@@ -20,7 +20,7 @@ at 256², 512², 1024², 2048² and 4000 x 3000 and prints a table. For each cas
 Examples::
 
     python bench/run.py                                   # the default model, everything
-    python bench/run.py --quick                           # < 2 minutes: 256² and 1024²
+    python bench/run.py --quick                           # < 2 minutes: 256² and 1024², fewer engines
     python bench/run.py --models langlois great_wave --sizes 1024 4000x3000 \\
         --json bench/results.json --markdown bench/results.md --plot docs/images/bench.png
 
@@ -299,8 +299,8 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--models', nargs='+', default=None,
                    help='model names or folders (default: the shipped default model)')
-    p.add_argument('--backends', nargs='+', default=['onnxruntime', 'mxnet', 'opencv', 'torch'],
-                   choices=['onnxruntime', 'mxnet', 'opencv', 'torch'])
+    p.add_argument('--backends', nargs='+', default=None, choices=['onnxruntime', 'mxnet', 'opencv', 'torch'],
+                   help='default: all four (--quick: onnxruntime and torch)')
     p.add_argument('--precisions', nargs='+', default=['fp32', 'int8'], choices=['fp32', 'int8'])
     p.add_argument('--sizes', nargs='+', type=parse_size, default=None,
                    help='N (square) or WIDTHxHEIGHT; default 256 512 1024 2048 4000x3000')
@@ -320,11 +320,12 @@ def parse_args(argv):
     p.add_argument('--train-sizes', nargs='*', type=int, default=None, help='default 256 512')
     p.add_argument('--gatys-sizes', nargs='*', type=int, default=None, help='default 256 512')
     p.add_argument('--quick', action='store_true',
-                   help='256² and 1024², 3 runs, no end to end, costs at 256² only (< 2 minutes)')
+                   help='256² and 1024², onnxruntime and torch, 2 runs, no end to end, Gatys cost at 256² '
+                        '(< 2 minutes)')
     p.add_argument('--timeout', type=int, default=3600, help='seconds per measuring process')
-    p.add_argument('--reference', default='mxnet', choices=['mxnet', 'onnxruntime'],
+    p.add_argument('--reference', default=None, choices=['mxnet', 'onnxruntime'],
                    help='the fp32 backend PSNR is measured against (default mxnet: the network as trained; '
-                        'onnxruntime agrees with it to 1e-3 and is 3-4x faster at large sizes)')
+                        '--quick: onnxruntime, which agrees with it to 1e-3 and is 1.5-2x faster)')
     p.add_argument('--json', metavar='FILE')
     p.add_argument('--markdown', metavar='FILE')
     p.add_argument('--plot', metavar='FILE.png')
@@ -335,14 +336,20 @@ def parse_args(argv):
     if args.warmup < 0:
         p.error('--warmup must be >= 0')
     if args.quick:
+        # under 2 minutes on 2 cores for a johnson model: onnxruntime (what Stylizer picks) and PyTorch eager,
+        # 256² and 1024², 2 runs each, the Gatys iteration at 256² (the training step only if asked)
         args.sizes = args.sizes or list(QUICK_SIZES)
-        args.repeats = min(args.repeats, 3)
-        args.repeats_large = min(args.repeats_large, 2)
-        args.train_sizes = [256] if args.train_sizes is None else args.train_sizes
+        args.backends = args.backends or ['onnxruntime', 'torch']
+        args.reference = args.reference or 'onnxruntime'
+        args.repeats = min(args.repeats, 2)
+        args.repeats_large = min(args.repeats_large, 1)
+        args.train_sizes = [] if args.train_sizes is None else args.train_sizes
         args.gatys_sizes = [256] if args.gatys_sizes is None else args.gatys_sizes
         cost_repeats = 2
     else:
         args.sizes = args.sizes or list(FULL_SIZES)
+        args.backends = args.backends or ['onnxruntime', 'mxnet', 'opencv', 'torch']
+        args.reference = args.reference or 'mxnet'
         args.end_to_end = args.end_to_end or (3000, 4000)
         args.train_sizes = [256, 512] if args.train_sizes is None else args.train_sizes
         args.gatys_sizes = [256, 512] if args.gatys_sizes is None else args.gatys_sizes

@@ -29,16 +29,7 @@ sys.path.insert(0, str(ROOT / 'bench'))
 import mxstyle  # noqa: E402,F401  (sets OMP_NUM_THREADS before mxnet loads)
 import numpy as np  # noqa: E402
 
-
-def _median(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
+from timing import run_times  # noqa: E402
 
 
 def measure_peak(threads, n=2048, repeats=7):
@@ -57,7 +48,7 @@ def measure_peak(threads, n=2048, repeats=7):
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=['CPUExecutionProvider'])
     rng = np.random.RandomState(0)
     feed = {'a': rng.rand(n, n).astype(np.float32), 'b': rng.rand(n, n).astype(np.float32)}
-    times = _median(lambda: sess.run(None, feed), repeats, warmup=2)
+    times = run_times(lambda: sess.run(None, feed), repeats, warmup=2)
     best = min(times)
     return dict(kind='peak', what=f'onnxruntime fp32 MatMul {n}x{n}x{n}', threads=threads,
                 median_s=statistics.median(times), gflops_per_s=2 * n ** 3 / best / 1e9,
@@ -78,7 +69,7 @@ def measure_train_step(arch, size, repeats, vgg_weights):
         train_step(graph, trainer, photos[i[0] % len(photos)], grams)
         i[0] += 1
 
-    times = _median(step, repeats)
+    times = run_times(step, repeats)
     return dict(kind='train_step', arch=arch, batch=4, height=size, width=size,
                 times_s=[round(t, 3) for t in times], median_s=statistics.median(times))
 

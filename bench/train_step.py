@@ -51,6 +51,7 @@ from mxstyle import io, weights  # noqa: E402
 from mxstyle.models import get_model  # noqa: E402
 from mxstyle.training.graph import build_training_graph, default_train_config  # noqa: E402
 from machine import ISA_FLAGS, cpuinfo  # noqa: E402
+from timing import run_times  # noqa: E402
 
 VARIANTS = ("imperative", "imperative-fast", "hybrid", "hybrid-fast")
 DEFAULT_VARIANTS = ("imperative", "hybrid", "hybrid-fast")
@@ -389,14 +390,7 @@ class _LossOnly(gluon.HybridBlock):
 
 
 def _median_time(fn, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(run_times(fn, repeats, warmup))
 
 
 def _op_profile(graph, trainer, photos, grams):

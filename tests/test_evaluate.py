@@ -87,7 +87,10 @@ def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_f
     assert card["evaluation"]["photo_files"] == ["p0.jpg", "p1.jpg"]
     assert card["evaluation"]["style_ratio"] == pytest.approx(result["summary"]["style_ratio"])
     img = io.read_image(sheet)
-    assert img.shape[0] == 3 * 256 and img.shape[1] == 2 * 256  # header + 2 photos; photo + 1 style
+    # header + 2 photos; photo + 1 style: cells 320 wide with 6 px gaps, the header 320 tall, and
+    # each landscape row (60x90 photos, 43x64 results) as tall as its tallest image at 320 wide
+    assert img.shape[1] == 2 * 320 + 6
+    assert img.shape[0] == 320 + 2 * (6 + round(43 * 320 / 64))
     # the Gatys references are cached: a second run computes none and gives the same numbers
     files = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(files) == 4

@@ -201,30 +201,40 @@ def text(rows):
     return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def contact_sheet(photos, results, all_images, path, cell=256):
-    """Rows: photos; columns: the photo, then each model's result; a header row of style images."""
+def contact_sheet(photos, results, all_images, path, cell=320, gap=6):
+    """Rows: photos; columns: the photo, then each model's result; a header row of style images.
+
+    Each row is as tall as its tallest image at ``cell`` px wide, so landscape photos leave no
+    white bands; the paintings of the header fit a ``cell`` x ``cell`` box."""
     import numpy as np
 
     from mxstyle import io
     from mxstyle.runtime import card as cards
 
-    def fit(img):
-        img = io.resize_max_side(img, cell)
-        canvas = np.full((cell, cell, 3), 255.0, np.float32)
+    def scaled(img, box_h):
         h, w = img.shape[:2]
-        canvas[(cell - h) // 2:(cell - h) // 2 + h, (cell - w) // 2:(cell - w) // 2 + w] = img
+        s = min(cell / w, box_h / h)
+        return io.resize(img, (max(1, round(h * s)), max(1, round(w * s))))
+
+    def row_of(images, box_h=None):
+        images = [np.asarray(i, np.float32) for i in images]
+        if box_h is None:  # as tall as the tallest image at the cell's width
+            box_h = max(round(i.shape[0] * cell / i.shape[1]) for i in images)
+        canvas = np.full((box_h, len(images) * (cell + gap) - gap, 3), 255.0, np.float32)
+        for k, img in enumerate(images):
+            img = scaled(img, box_h)
+            h, w = img.shape[:2]
+            top, left = (box_h - h) // 2, k * (cell + gap) + (cell - w) // 2
+            canvas[top:top + h, left:left + w] = img
         return canvas
 
-    header = [np.full((cell, cell, 3), 255.0, np.float32)]
-    for res in results:
-        card = cards.load_card(Path(res['dir']))
-        header.append(fit(io.read_image(style_image_of(Path(res['dir']), card))))
-    grid = [np.concatenate(header, 1)]
+    paintings = [io.read_image(style_image_of(Path(r['dir']), cards.load_card(Path(r['dir'])))) for r in results]
+    blank = np.full((8, 8, 3), 255.0, np.float32)
+    rows = [row_of([blank] + paintings, box_h=cell)]
     for photo in photos:
-        row = [fit(io.read_image(photo))]
-        row += [fit(all_images[res['name']][photo.name]) for res in results]
-        grid.append(np.concatenate(row, 1))
-    io.write_image(path, np.concatenate(grid, 0), quality=88)
+        rows.append(row_of([io.read_image(photo)] + [all_images[r['name']][photo.name] for r in results]))
+    spacer = np.full((gap, rows[0].shape[1], 3), 255.0, np.float32)
+    io.write_image(path, np.concatenate([x for r in rows for x in (r, spacer)][:-1], 0), quality=88)
 
 
 def update_card(result, command):

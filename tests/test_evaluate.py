@@ -99,6 +99,16 @@ def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_f
     again = json.loads(out_json.read_text())["results"][0]
     assert again["rows"][0]["gatys"]["style"] == result["rows"][0]["gatys"]["style"]
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == files
+    # --cached-gatys-only: a new photo gets the model's numbers but no reference, and none is computed
+    io.write_image(photos / "p2.jpg", photo(60, 90, seed=12))
+    proc = subprocess.run(args + ["--cached-gatys-only"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    third = json.loads(out_json.read_text())["results"][0]
+    assert [("gatys" in r, "ratio" in r) for r in third["rows"]] == [(True, True), (True, True), (False, False)]
+    assert third["summary"]["photos"] == 3 and third["summary"]["gatys_photos"] == 2
+    assert third["summary"]["style_ratio"] == pytest.approx(result["summary"]["style_ratio"])
+    assert "Gatys reference on 2 of them" in out_md.read_text()
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == files
 
 
 def test_command_line_errors_are_one_line(tiny, tmp_path, random_vgg_file):

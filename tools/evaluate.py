@@ -14,7 +14,8 @@ relu4_2 and the Gram style loss over relu1_1..relu5_1 (:mod:`mxstyle.quality`) o
 
 The table gives each number and the ratio model / Gatys (lower losses are closer; a ratio of 1 is
 the quality of the slow method). Gatys results are cached in ``$MXSTYLE_HOME/gatys/`` (minutes per
-photo). ``--update-card`` writes the summary into each model's ``model.json``; the contact sheet
+photo); ``--cached-gatys-only`` computes none and gives ratios only for the photos that already
+have one, to redo tables and contact sheets in seconds. ``--update-card`` writes the summary into each model's ``model.json``; the contact sheet
 shows every photo in every style.
 """
 import argparse
@@ -47,6 +48,8 @@ def parse_args(argv):
     p.add_argument('--size', type=int, default=512, help='longest side of the photos (default 512)')
     p.add_argument('--gatys-iters', type=int, default=300, help='L-BFGS iterations of the reference (default 300)')
     p.add_argument('--no-gatys', action='store_true', help='only the models\' own losses, no reference')
+    p.add_argument('--cached-gatys-only', action='store_true',
+                   help='compute no Gatys reference: use those already cached (photos without one get no ratio)')
     p.add_argument('--vgg-weights', default='imagenet',
                    help='a VGG16 .params file (default: the cached ImageNet weights, fetched on first use)')
     p.add_argument('--cache', default=None, help='Gatys cache folder (default $MXSTYLE_HOME/gatys)')
@@ -132,6 +135,9 @@ def evaluate_model(model, photos, args, cache, log):
                             config='default', vgg=vgg)
             key = cache.key(path.read_bytes(), style_bytes, **settings)
             hit = cache.get(key)
+            if hit is None and args.cached_gatys_only:
+                rows.append(row)
+                continue
             if hit is None:
                 t0 = time.perf_counter()
                 result = stylize_gatys(photo, style_path, size=args.size, iters=args.gatys_iters,
@@ -150,7 +156,8 @@ def evaluate_model(model, photos, args, cache, log):
                 if int8 is not None:
                     row.setdefault('int8_ratio', {})[m] = row['int8'][m] / row['gatys'][m]
         rows.append(row)
-    summary = dict(photos=len(rows), size=args.size, gatys_iters=None if args.no_gatys else args.gatys_iters,
+    summary = dict(photos=len(rows), gatys_photos=sum('gatys' in r for r in rows), size=args.size,
+                   gatys_iters=None if args.no_gatys else args.gatys_iters,
                    backend=fp32.backend, int8_backend=None if int8 is None else int8.backend)
     for m in METRICS:
         summary[f'{m}_ratio'] = geomean([r.get('ratio', {}).get(m) for r in rows])
@@ -271,7 +278,8 @@ def main(argv=None):
         rows = model_table(result)
         s = result['summary']
         goal = {True: 'met', False: 'not met', None: 'not measured (no Gatys reference)'}[s['goal_met']]
-        title = (f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px, '
+        refs = '' if s['gatys_photos'] in (0, s['photos']) else f' (Gatys reference on {s["gatys_photos"]} of them)'
+        title = (f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px{refs}, '
                  f'model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= {GOAL_RATIO}, '
                  f'int8 >= {GOAL_PSNR:.0f} dB): {goal}')
         print('\n' + title + '\n' + text(rows))

@@ -279,9 +279,12 @@ def main(argv=None):
         s = result['summary']
         goal = {True: 'met', False: 'not met', None: 'not measured (no Gatys reference)'}[s['goal_met']]
         refs = '' if s['gatys_photos'] in (0, s['photos']) else f' (Gatys reference on {s["gatys_photos"]} of them)'
-        title = (f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px{refs}, '
-                 f'model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= {GOAL_RATIO}, '
-                 f'int8 >= {GOAL_PSNR:.0f} dB): {goal}')
+        title = f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px'
+        if s['gatys_photos']:
+            title += (f'{refs}, model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= '
+                      f'{GOAL_RATIO}, int8 >= {GOAL_PSNR:.0f} dB): {goal}')
+        else:
+            title += ': the model\'s losses only (no Gatys reference)'
         print('\n' + title + '\n' + text(rows))
         md += [f'**{title}**', '', markdown(rows), '']
         if args.update_card:

@@ -8,6 +8,9 @@ For a photo, a painting and a result (all RGB 0-255), through the same ImageNet 
 - style loss: the sum over ``relu1_1 .. relu5_1`` of the mean squared difference of the Gram
   matrices (normalized by C*H*W) of the result and the painting.
 
+- blown-out highlights (:func:`blown_out`): the share of pixels the result turns white where the
+  photo was not, the fast models' most visible flaw; the losses barely see it.
+
 These are the conventions of :mod:`mxstyle.losses` with all weights 1, so the numbers of a
 feed-forward model and of Gatys optimization (:func:`mxstyle.optimize.stylize_gatys`) compare
 directly: lower is closer, and their ratio says how much quality the fast method gives up.
@@ -24,7 +27,7 @@ from .errors import ImageError
 from .losses import gram_matrix
 from .vgg import load_vgg16
 
-__all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'QualityMeter', 'psnr', 'GatysCache']
+__all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'QualityMeter', 'psnr', 'blown_out', 'GatysCache']
 
 CONTENT_LAYERS = ('relu2_2', 'relu4_2')
 STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')
@@ -34,6 +37,15 @@ def psnr(a, b):
     """Peak signal-to-noise ratio in dB of two 0-255 images (inf when equal)."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def blown_out(result, photo, level=250):
+    """Fraction of pixels whose every channel is >= ``level`` in ``result`` but not in ``photo``
+    (0-255 images of one size): highlights the stylization blew out to white."""
+    result, photo = np.asarray(result), np.asarray(photo)
+    if result.shape != photo.shape:
+        raise ValueError(f'result {result.shape} and photo {photo.shape} differ in size')
+    return float(np.mean((result >= level).all(axis=-1) & ~(photo >= level).all(axis=-1)))
 
 
 class QualityMeter:

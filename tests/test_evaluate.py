@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mxstyle import io
-from mxstyle.quality import GatysCache, QualityMeter, psnr
+from mxstyle.quality import GatysCache, QualityMeter, blown_out, psnr
 from tiny_model import export_tiny, photo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +52,18 @@ def test_psnr():
     assert psnr(a, a + 255) == pytest.approx(0.0)
 
 
+def test_blown_out_counts_only_new_white_pixels():
+    photo_img = np.full((4, 5, 3), 100.0)
+    photo_img[0, :] = 255  # white in the photo already: not the model's doing
+    result = photo_img.copy()
+    result[1, :2] = 252   # new white pixels
+    result[2, 0] = [255, 255, 200]  # bright but not white
+    assert blown_out(result, photo_img) == pytest.approx(2 / 20)
+    assert blown_out(photo_img, photo_img) == 0.0
+    with pytest.raises(ValueError):
+        blown_out(result, photo_img[:3])
+
+
 def test_gatys_cache_round_trip_and_damaged_entry(tmp_path):
     cache = GatysCache(tmp_path / "cache")
     key = cache.key(b"photo", b"style", size=64, iters=3)
@@ -82,6 +94,7 @@ def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_f
         for m in ("content_relu2_2", "content_relu4_2", "style"):
             assert r["ratio"][m] == pytest.approx(r["model"][m] / r["gatys"][m])
         assert r["int8"]["psnr_vs_fp32"] > 0
+        assert 0 <= r["blown_out_pct"] <= 100
     assert "geometric mean of ratios" in out_md.read_text()
     card = json.loads((tiny / "model.json").read_text())
     assert card["evaluation"]["photo_files"] == ["p0.jpg", "p1.jpg"]

@@ -8,7 +8,8 @@
 For each photo (longest side ``--size``, default 512) and model, the content loss at relu2_2 and
 relu4_2 and the Gram style loss over relu1_1..relu5_1 (:mod:`mxstyle.quality`) of:
 
-- the model's fp32 output, and its int8 output when the model has one (plus its PSNR against fp32);
+- the model's fp32 output, and its int8 output when the model has one (plus its PSNR against fp32),
+  with the share of pixels it blew out to white (:func:`mxstyle.quality.blown_out`);
 - Gatys optimization from the photo (``--gatys-iters`` L-BFGS iterations, default 300) with the
   model's own style image (``models/NAME/style.jpg``): the quality reference.
 
@@ -101,7 +102,7 @@ def evaluate_model(model, photos, args, cache, log):
     from mxstyle import io
     from mxstyle.files import sha256_file
     from mxstyle.optimize import stylize_gatys
-    from mxstyle.quality import QualityMeter, psnr
+    from mxstyle.quality import QualityMeter, blown_out, psnr
     from mxstyle.runtime import Stylizer
     from mxstyle.runtime import card as cards
 
@@ -124,6 +125,7 @@ def evaluate_model(model, photos, args, cache, log):
         out = fp32.stylize(photo)
         row['seconds'] = round(time.perf_counter() - t0, 3)
         row['model'] = meter(out, photo)
+        row['blown_out_pct'] = round(100 * blown_out(out, photo), 2)
         images[path.name] = out
         if int8 is not None:
             out8 = int8.stylize(photo)
@@ -162,6 +164,7 @@ def evaluate_model(model, photos, args, cache, log):
     for m in METRICS:
         summary[f'{m}_ratio'] = geomean([r.get('ratio', {}).get(m) for r in rows])
         summary[f'int8_{m}_ratio'] = geomean([r.get('int8_ratio', {}).get(m) for r in rows])
+    summary['blown_out_pct_mean'] = round(sum(r['blown_out_pct'] for r in rows) / len(rows), 2)
     psnrs = [r['int8']['psnr_vs_fp32'] for r in rows if 'int8' in r]
     summary['int8_psnr_min'] = min(psnrs) if psnrs else None
     summary['int8_psnr_mean'] = sum(psnrs) / len(psnrs) if psnrs else None
@@ -177,7 +180,7 @@ def _f(v, spec='.3g'):
 
 
 def model_table(result):
-    head = ('photo', 'content relu2_2', 'content relu4_2', 'style', 'int8 PSNR dB')
+    head = ('photo', 'content relu2_2', 'content relu4_2', 'style', 'int8 PSNR dB', 'blown out %')
     rows = []
     for r in result['rows']:
         cells = [r['photo']]
@@ -187,14 +190,17 @@ def model_table(result):
                 cell += f' / {_f(r["gatys"][m])} = {r["ratio"][m]:.2f}x'
             cells.append(cell)
         cells.append(_f(r.get('int8', {}).get('psnr_vs_fp32'), '.1f'))
+        cells.append(f'{r["blown_out_pct"]:.1f}')
         rows.append(cells)
     s = result['summary']
     cells = ['geometric mean of ratios'] + [_f(s[f'{m}_ratio'], '.2f') + ('x' if s[f'{m}_ratio'] else '')
                                             for m in METRICS]
     cells.append(_f(s['int8_psnr_mean'], '.1f') + (f' (min {s["int8_psnr_min"]:.1f})' if s['int8_psnr_min'] else ''))
+    cells.append(f'{s["blown_out_pct_mean"]:.1f} (mean)')
     rows.append(cells)
     if any(s[f'int8_{m}_ratio'] for m in METRICS):
-        rows.append(['int8: geometric mean of ratios'] + [_f(s[f'int8_{m}_ratio'], '.2f') + 'x' for m in METRICS] + [''])
+        rows.append(['int8: geometric mean of ratios'] + [_f(s[f'int8_{m}_ratio'], '.2f') + 'x' for m in METRICS]
+                    + ['', ''])
     return [head] + rows
 
 

@@ -273,3 +273,26 @@ def test_int8_plans_keep_the_right_layers_in_fp32():
     assert plans["encoder-convs"]["convs_only"]
     # a network without upsampling keeps only its output conv in fp32
     assert _plan_excludes(plans["encoder-convs"], nodes[:5], "Conv") == ["c2"]
+
+
+def test_onnxruntime_calibration_reader_serves_one_chunk_at_a_time():
+    # onnxruntime's strided calibration calls set_range(i, i + 1) then drains the reader, so the
+    # percentile calibrator never holds more than one photo's activations
+    from mxstyle.export.quantize import _OrtReader
+
+    class Bar:
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    arrays = [np.full((1, 3, 4, 4), i, np.float32) for i in range(3)]
+    bar = Bar()
+    reader = _OrtReader(arrays, bar)
+    assert len(reader) == 3
+    seen = []
+    for start in range(len(reader)):
+        reader.set_range(start_index=start, end_index=start + 1)
+        while (item := reader.get_next()) is not None:
+            seen.append(float(next(iter(item.values())).flat[0]))
+    assert seen == [0.0, 1.0, 2.0] and bar.n == 3

@@ -3,7 +3,8 @@
 
     python tools/evaluate.py --model langlois --photos ../shared/data/content/eval
     python tools/evaluate.py --photos ../shared/data/content/eval --update-card \\
-        --markdown docs/evaluation.md --contact-sheet docs/images/contact_sheet.jpg
+        --json docs/evaluation/results.json --markdown docs/evaluation/tables.md \\
+        --contact-sheet docs/images/contact_sheet.jpg
 
 For each photo (longest side ``--size``, default 512) and model, the content loss at relu2_2 and
 relu4_2 and the Gram style loss over relu1_1..relu5_1 (:mod:`mxstyle.quality`) of:

@@ -3,7 +3,8 @@
 Two backends, each checked against its own fp32 model on held-out photos (PSNR, 0-255 scale):
 
 - onnxruntime static quantization (QOperator format: QLinearConv etc., per-channel int8 weights,
-  uint8 activations, MinMax calibration) after ``quant_pre_process``;
+  uint8 activations, percentile calibration: see :data:`ORT_CALIBRATION`) after
+  ``quant_pre_process``;
 - MXNet oneDNN quantization (``quantize_net_v2``, naive or entropy calibration), saved as a
   symbol + params pair that ``gluon.SymbolBlock.imports`` loads.
 
@@ -44,6 +45,13 @@ PLANS = (
     dict(name="encoder-convs", keep_fp32=("decoder_convs",), convs_only=True),
 )
 UPSAMPLING_OPS = ("Resize", "Upsample", "UpSampling")
+
+#: onnxruntime activation ranges: the 99.99th percentile of |x| over the calibration photos, not
+#: the min/max. A few extreme activations otherwise stretch the uint8 steps for every other pixel.
+#: Measured with plan 'encoder-convs' on 4 held-out photos at 512 px, mean PSNR vs fp32, MinMax ->
+#: percentile 99.99: langlois 36.5 -> 39.4 dB, church_auvers 33.7 -> 35.6, night_cafe 33.3 -> 36.6
+#: (99.999: night_cafe 35.9; entropy: 33.3).
+ORT_CALIBRATION = dict(method="Percentile", percentile=99.99)
 
 
 def _plan_excludes(plan, nodes, conv_op):
@@ -191,7 +199,8 @@ def quantize_onnx(fp32_path, out_path, calib, held, *, min_psnr=35.0, bench_size
             exclude = _plan_excludes(plan, nodes, "Conv")
             op_types = ["Conv"] if plan["convs_only"] else None
             settings = dict(quant_format="QOperator", per_channel=True, reduce_range=True,
-                            activation_type="QUInt8", weight_type="QInt8", calibrate_method="MinMax",
+                            activation_type="QUInt8", weight_type="QInt8",
+                            calibrate_method=ORT_CALIBRATION["method"], percentile=ORT_CALIBRATION["percentile"],
                             nodes_to_exclude=exclude, op_types_to_quantize=op_types)
             bar = _bar(len(calib), f"calibrate onnxruntime int8 ({plan['name']})", progress)
             reader = _OrtReader(calib, bar)
@@ -200,10 +209,10 @@ def quantize_onnx(fp32_path, out_path, calib, held, *, min_psnr=35.0, bench_size
                     q.quantize_static(
                         pre, trial, reader, quant_format=q.QuantFormat.QOperator, per_channel=True,
                         reduce_range=True, activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-                        calibrate_method=q.CalibrationMethod.MinMax, nodes_to_exclude=exclude,
-                        op_types_to_quantize=op_types)
-                # (MinMax adds ReduceMin/ReduceMax outputs: memory stays small at any photo size.
-                # Do not pass CalibMaxIntermediateOutputs: onnxruntime 1.32 then drops the data.)
+                        calibrate_method=getattr(q.CalibrationMethod, ORT_CALIBRATION["method"]),
+                        nodes_to_exclude=exclude, op_types_to_quantize=op_types,
+                        extra_options=dict(CalibPercentile=ORT_CALIBRATION["percentile"], CalibStridedMinMax=1))
+                # (Do not pass CalibMaxIntermediateOutputs: onnxruntime 1.32 then drops the data.)
             finally:
                 bar.close()
             int8 = ort_session(trial)
@@ -232,11 +241,22 @@ def _speed(backend, size, runs, t_fp32, t_int8):
 
 
 class _OrtReader:
-    """onnxruntime CalibrationDataReader over a list of arrays, advancing a progress bar."""
+    """onnxruntime CalibrationDataReader over a list of arrays, advancing a progress bar.
+
+    ``len`` and ``set_range`` let onnxruntime calibrate one photo at a time (``CalibStridedMinMax``,
+    which despite its name chunks every method): the percentile calibrator otherwise holds every
+    activation of every photo at once (19.8 GB peak RSS for 16 photos at 512 px on ``johnson``)."""
 
     def __init__(self, arrays, bar):
-        self._it = iter(arrays)
+        self._arrays = list(arrays)
+        self._it = iter(self._arrays)
         self._bar = bar
+
+    def __len__(self):
+        return len(self._arrays)
+
+    def set_range(self, start_index, end_index):
+        self._it = iter(self._arrays[start_index:end_index])
 
     def get_next(self):
         x = next(self._it, None)

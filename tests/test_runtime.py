@@ -237,10 +237,14 @@ def test_tiled_equals_untiled_with_whole_image_statistics(exported, ort):
 def test_tiled_int8_matches_its_untiled_run(exported):
     img = photo(120, 152, seed=8)
     for backend in ("onnxruntime",):
+        fp32 = Stylizer(exported[1], backend=backend, precision="fp32").stylize(img)
         ref = Stylizer(exported[1], backend=backend, precision="int8").stylize(img)
         out = Stylizer(exported[1], backend=backend, precision="int8", tile_pixels=72 * 72,
                         tile_side=72).stylize(img)
-        assert psnr(out, ref) > 40
+        # tiles see the same quantization steps, but percentile-clipped activations amplify the
+        # tiny fp32 differences of the tiled norm statistics: tiling must not cost int8 fidelity
+        assert psnr(out, ref) > 35
+        assert psnr(out, fp32) > psnr(ref, fp32) - 1.0, (psnr(out, fp32), psnr(ref, fp32))
 
 
 @pytest.mark.slow

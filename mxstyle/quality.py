@@ -39,12 +39,16 @@ def psnr(a, b):
     return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
+def _check_same_size(result, photo):
+    if np.shape(result) != np.shape(photo):
+        raise ValueError(f'result {np.shape(result)} and photo {np.shape(photo)} differ in size')
+
+
 def blown_out(result, photo, level=250):
     """Fraction of pixels whose every channel is >= ``level`` in ``result`` but not in ``photo``
     (0-255 images of one size): highlights the stylization blew out to white."""
+    _check_same_size(result, photo)
     result, photo = np.asarray(result), np.asarray(photo)
-    if result.shape != photo.shape:
-        raise ValueError(f'result {result.shape} and photo {photo.shape} differ in size')
     return float(np.mean((result >= level).all(axis=-1) & ~(photo >= level).all(axis=-1)))
 
 
@@ -66,8 +70,7 @@ class QualityMeter:
         return dict(zip(self.layers, self.vgg(x)))
 
     def __call__(self, result, photo):
-        if np.asarray(result).shape != np.asarray(photo).shape:
-            raise ValueError(f'result {np.asarray(result).shape} and photo {np.asarray(photo).shape} differ in size')
+        _check_same_size(result, photo)
         out, ref = self._features(result), self._features(photo)
         values = {f'content_{l}': float(mx.nd.mean((out[l] - ref[l]) ** 2).asscalar()) for l in CONTENT_LAYERS}
         values['style'] = float(sum(mx.nd.mean((gram_matrix(mx.nd, out[l]) - self.style_grams[l]) ** 2).asscalar()

@@ -17,8 +17,8 @@ relu4_2 and the Gram style loss over relu1_1..relu5_1 (:mod:`mxstyle.quality`) o
 The table gives each number and the ratio model / Gatys (lower losses are closer; a ratio of 1 is
 the quality of the slow method). Gatys results are cached in ``$MXSTYLE_HOME/gatys/`` (minutes per
 photo); ``--cached-gatys-only`` computes none and gives ratios only for the photos that already
-have one, to redo tables and contact sheets in seconds. ``--update-card`` writes the summary into each model's ``model.json``; the contact sheet
-shows every photo in every style.
+have one, to redo tables and contact sheets without those minutes. ``--update-card`` writes the
+summary into each model's ``model.json``; the contact sheet shows every photo in every style.
 """
 import argparse
 import json
@@ -102,7 +102,6 @@ def evaluate_model(model, photos, args, cache, log):
 
     from mxstyle import io
     from mxstyle.files import sha256_file
-    from mxstyle.optimize import stylize_gatys
     from mxstyle.quality import QualityMeter, blown_out, psnr
     from mxstyle.runtime import Stylizer
     from mxstyle.runtime import card as cards
@@ -118,6 +117,11 @@ def evaluate_model(model, photos, args, cache, log):
         int8 = None
     meter = QualityMeter(style_path, style_size=args.size, vgg_weights=args.vgg_weights)
     style_bytes = style_path.read_bytes()
+    gatys_settings = None
+    if not args.no_gatys:  # the cache key; hashing a custom VGG file once, not per photo
+        vgg = args.vgg_weights if args.vgg_weights == 'imagenet' else sha256_file(args.vgg_weights)
+        gatys_settings = dict(size=args.size, iters=args.gatys_iters, optimizer='lbfgs', init='content',
+                              config='default', vgg=vgg)
     rows, images = [], {}
     for path in tqdm(photos, desc=f'evaluate {name}', unit='photo', dynamic_ncols=True):
         photo = io.resize_max_side(io.read_image(path), args.size)
@@ -132,25 +136,11 @@ def evaluate_model(model, photos, args, cache, log):
             out8 = int8.stylize(photo)
             row['int8'] = dict(meter(out8, photo), psnr_vs_fp32=round(psnr(out8, out), 2),
                                backend=int8.backend)
-        if not args.no_gatys:
-            vgg = args.vgg_weights if args.vgg_weights == 'imagenet' else sha256_file(args.vgg_weights)
-            settings = dict(size=args.size, iters=args.gatys_iters, optimizer='lbfgs', init='content',
-                            config='default', vgg=vgg)
-            key = cache.key(path.read_bytes(), style_bytes, **settings)
-            hit = cache.get(key)
-            if hit is None and args.cached_gatys_only:
-                rows.append(row)
-                continue
-            if hit is None:
-                t0 = time.perf_counter()
-                result = stylize_gatys(photo, style_path, size=args.size, iters=args.gatys_iters,
-                                       vgg_weights=args.vgg_weights, progress=False)
-                info = dict(settings, seconds=round(time.perf_counter() - t0, 1), photo=path.name,
-                            style=style_path.name)
-                cache.put(key, info, result.image)
-                gatys_img = io.read_image(cache.folder / f'{key}.png')  # as stored: the same numbers next time
-            else:
-                info, gatys_img = hit
+        reference = None
+        if gatys_settings is not None:
+            reference = gatys_reference(cache, gatys_settings, path, photo, style_path, style_bytes, args)
+        if reference is not None:
+            info, gatys_img = reference
             if gatys_img.shape != photo.shape:
                 raise ConfigError(f'cached Gatys result for {path.name} has size {gatys_img.shape}, not {photo.shape}')
             row['gatys'] = dict(meter(gatys_img, photo), seconds=info.get('seconds'))
@@ -174,6 +164,24 @@ def evaluate_model(model, photos, args, cache, log):
                            all(r <= GOAL_RATIO for r in ratios)
                            and (summary['int8_psnr_min'] or 0) >= GOAL_PSNR)
     return dict(name=name, dir=str(model_dir), arch=card.get('arch'), rows=rows, summary=summary), images
+
+
+def gatys_reference(cache, settings, path, photo, style_path, style_bytes, args):
+    """``(info, image)`` of Gatys optimization on ``photo``: from the cache, else computed and cached;
+    None when it is not cached and ``--cached-gatys-only`` forbids computing it."""
+    from mxstyle import io
+    from mxstyle.optimize import stylize_gatys
+
+    key = cache.key(path.read_bytes(), style_bytes, **settings)
+    hit = cache.get(key)
+    if hit is not None or args.cached_gatys_only:
+        return hit
+    t0 = time.perf_counter()
+    result = stylize_gatys(photo, style_path, size=args.size, iters=args.gatys_iters,
+                           vgg_weights=args.vgg_weights, progress=False)
+    info = dict(settings, seconds=round(time.perf_counter() - t0, 1), photo=path.name, style=style_path.name)
+    cache.put(key, info, result.image)
+    return info, io.read_image(cache.folder / f'{key}.png')  # as stored: the same numbers next time
 
 
 def _f(v, spec='.3g'):
@@ -284,12 +292,12 @@ def main(argv=None):
         all_images[result['name']] = images
         rows = model_table(result)
         s = result['summary']
-        goal = {True: 'met', False: 'not met', None: 'not measured (no Gatys reference)'}[s['goal_met']]
-        refs = '' if s['gatys_photos'] in (0, s['photos']) else f' (Gatys reference on {s["gatys_photos"]} of them)'
         title = f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px'
         if s['gatys_photos']:
-            title += (f'{refs}, model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= '
-                      f'{GOAL_RATIO}, int8 >= {GOAL_PSNR:.0f} dB): {goal}')
+            if s['gatys_photos'] < s['photos']:
+                title += f' (Gatys reference on {s["gatys_photos"]} of them)'
+            title += (f', model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= '
+                      f'{GOAL_RATIO}, int8 >= {GOAL_PSNR:.0f} dB): {"met" if s["goal_met"] else "not met"}')
         else:
             title += ': the model\'s losses only (no Gatys reference)'
         print('\n' + title + '\n' + text(rows))

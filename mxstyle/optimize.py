@@ -8,7 +8,7 @@ photo's at the content layers and its Gram matrices match the painting's at the 
 """
 import time
 from dataclasses import dataclass, field
-from typing import List
+from typing import Dict, List
 
 import mxnet as mx
 import numpy as np
@@ -28,6 +28,7 @@ class GatysResult:
     image: np.ndarray                       # HxWx3 float32 RGB, 0-255
     history: List[dict] = field(default_factory=list)  # one dict per iteration
     seconds: float = 0.0
+    snapshots: Dict[int, np.ndarray] = field(default_factory=dict)  # iteration -> image, as asked
 
 
 def _check_options(size, iters, optimizer, init, style_scale):
@@ -56,7 +57,8 @@ def _blend_weights(count, weights):
 
 def stylize_gatys(content, styles, *, size=512, iters=300, optimizer="lbfgs", init="content",
                   config=None, style_scale=1.0, style_blend_weights=None, preserve_colors=False,
-                  seed=0, lr=5.0, pooling="max", vgg_weights="imagenet", progress=True, ctx=None):
+                  seed=0, lr=5.0, pooling="max", vgg_weights="imagenet", snapshots=(), progress=True,
+                  ctx=None):
     """Paint ``content`` in the style of ``styles`` (one image or a list) by optimization.
 
     ``content``/``styles`` are anything :func:`mxstyle.io.read_image` accepts. ``size`` is the
@@ -64,9 +66,13 @@ def stylize_gatys(content, styles, *, size=512, iters=300, optimizer="lbfgs", in
     ``preserve_colors`` styles the luminance only and keeps the photo's colors.
     ``lr`` is Adam's step in pixel units (unused by L-BFGS). ``vgg_weights`` is passed to
     :func:`mxstyle.vgg.load_vgg16` ("imagenet", a ``.params`` path, or None for random weights).
-    Returns a :class:`GatysResult`.
+    ``snapshots``: iteration numbers (1..iters) whose image to keep, e.g. to measure how quality
+    grows with iterations; 0 keeps the starting image. Returns a :class:`GatysResult`.
     """
     _check_options(size, iters, optimizer, init, style_scale)
+    snapshots = set(snapshots)
+    if any(not (isinstance(k, int) and 0 <= k <= iters) for k in snapshots):
+        raise ConfigError(f"snapshots must be iteration numbers from 0 to {iters}, not {sorted(snapshots, key=str)}")
     config = config or LossConfig()
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if not styles:
@@ -123,15 +129,26 @@ def stylize_gatys(content, styles, *, size=512, iters=300, optimizer="lbfgs", in
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=iters, desc=f"gatys {optimizer}", unit="it", dynamic_ncols=True)
-    history = []
+    history, kept, shape = [], {}, x.shape
     started = time.perf_counter()
 
-    def record(terms):
+    def finish(pixels):  # an iterate (NDArray, or L-BFGS's flat float64 vector) -> the image
+        pixels = pixels.asnumpy() if isinstance(pixels, mx.nd.NDArray) else pixels
+        out = np.clip(io.from_tensor(np.asarray(pixels, np.float32).reshape(shape)), 0, 255)
+        return color.keep_colors(out, content_img) if preserve_colors else out
+
+    def keep(k, pixels):
+        if k in snapshots:
+            kept[k] = finish(pixels)
+
+    def record(terms, pixels):
         history.append(dict(iter=len(history) + 1, seconds=round(time.perf_counter() - started, 3), **terms))
+        keep(len(history), pixels)
         if bar is not None:
             bar.set_postfix(loss=f"{terms['loss']:.4g}")
             bar.update(1)
 
+    keep(0, x)
     try:
         if optimizer == "lbfgs":
             x = _run_lbfgs(x, evaluate, iters, record)
@@ -141,10 +158,8 @@ def stylize_gatys(content, styles, *, size=512, iters=300, optimizer="lbfgs", in
         if bar is not None:
             bar.close()
 
-    out = np.clip(io.from_tensor(x), 0, 255)
-    if preserve_colors:
-        out = color.keep_colors(out, content_img)
-    return GatysResult(image=out, history=history, seconds=time.perf_counter() - started)
+    return GatysResult(image=finish(x), history=history, seconds=time.perf_counter() - started,
+                       snapshots=kept)
 
 
 def _run_lbfgs(x, evaluate, iters, record):
@@ -167,7 +182,7 @@ def _run_lbfgs(x, evaluate, iters, record):
     def callback(intermediate_result):
         xk = intermediate_result.x
         terms = last.get(xk.tobytes()[:64] + xk[-8:].tobytes(), last["latest"])
-        record(dict(terms, loss=float(intermediate_result.fun)))
+        record(dict(terms, loss=float(intermediate_result.fun)), xk)
 
     x0 = x.asnumpy().ravel().astype(np.float64)
     result = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 255.0), callback=callback,
@@ -183,5 +198,5 @@ def _run_adam(x, evaluate, iters, lr, record):
         terms, grad = evaluate(x)
         optimizer.update(0, x, grad, state)
         x = mx.nd.clip(x, 0, 255)
-        record(terms)
+        record(terms, x)
     return x

@@ -95,7 +95,14 @@ def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_f
             assert r["ratio"][m] == pytest.approx(r["model"][m] / r["gatys"][m])
         assert r["int8"]["psnr_vs_fp32"] > 0
         assert 0 <= r["blown_out_pct"] <= 100
-    assert "geometric mean of ratios" in out_md.read_text()
+        assert r["style_gatys_iters"] is None or 0 <= r["style_gatys_iters"] <= 3
+    assert result["summary"]["style_gatys_iters_photos"] == 2
+    assert "geometric mean of ratios" in out_md.read_text() and "style = Gatys at iteration" in out_md.read_text()
+    # each cached reference keeps its loss curve at iterations 0..3, falling in style from the photo
+    entries = [json.loads(p.read_text()) for p in sorted((tmp_path / "cache").glob("*.json"))]
+    for entry in entries:
+        assert [c["iter"] for c in entry["curve"]] == [0, 1, 2, 3]
+        assert entry["curve"][0]["content_relu4_2"] == 0.0 and entry["curve"][-1]["style"] < entry["curve"][0]["style"]
     card = json.loads((tiny / "model.json").read_text())
     assert card["evaluation"]["photo_files"] == ["p0.jpg", "p1.jpg"]
     assert card["evaluation"]["style_ratio"] == pytest.approx(result["summary"]["style_ratio"])
@@ -122,6 +129,39 @@ def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_f
     assert third["summary"]["style_ratio"] == pytest.approx(result["summary"]["style_ratio"])
     assert "Gatys reference on 2 of them" in out_md.read_text()
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == files
+    # an older cache entry without a curve gives ratios but no iteration count; --gatys-curves redoes it
+    # (this run also computes p2's reference, with its curve)
+    first_json = sorted((tmp_path / "cache").glob("*.json"))[0]
+    entry = json.loads(first_json.read_text())
+    del entry["curve"]
+    first_json.write_text(json.dumps(entry))
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(out_json.read_text())["results"][0]["summary"]
+    assert (summary["gatys_photos"], summary["style_gatys_iters_photos"]) == (3, 2)
+    proc = subprocess.run(args + ["--gatys-curves"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(out_json.read_text())["results"][0]["summary"]["style_gatys_iters_photos"] == 3
+    assert "curve" in json.loads(first_json.read_text())
+
+
+def _evaluate_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_tool", ROOT / "tools" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_equivalent_iterations_interpolates_the_style_curve():
+    ev = _evaluate_module()
+    curve = [dict(iter=0, style=1000.0), dict(iter=10, style=100.0), dict(iter=20, style=10.0)]
+    assert ev.equivalent_iterations(curve, 2000.0) == 0.0       # the photo itself is already there
+    assert ev.equivalent_iterations(curve, 100.0) == 10.0
+    assert ev.equivalent_iterations(curve, 10 ** 1.5) == 15.0   # halfway in log(loss)
+    assert ev.equivalent_iterations(curve, 1.0) is None         # beyond the last iteration
+    assert ev.median([3, 1, 2]) == 2 and ev.median([4, 1]) == 2.5 and ev.median([]) is None
 
 
 def test_command_line_errors_are_one_line(tiny, tmp_path, random_vgg_file):
@@ -137,3 +177,5 @@ def test_command_line_errors_are_one_line(tiny, tmp_path, random_vgg_file):
     io.write_image(tmp_path / "p" / "a.png", photo(40, 40))
     proc = run("--model", str(tmp_path / "nomodel"), "--photos", str(tmp_path / "p"))
     assert proc.returncode == 2 and "not found" in proc.stderr
+    proc = run("--model", str(tiny), "--photos", str(tmp_path / "p"), "--cached-gatys-only", "--gatys-curves")
+    assert proc.returncode == 2 and "--gatys-curves" in proc.stderr

@@ -149,3 +149,19 @@ def test_real_vgg_lbfgs_descends_and_moves_towards_the_style(photo, painting):
     first, last = result.history[0], result.history[-1]
     assert last["loss"] < 0.5 * first["loss"]
     assert last["style"] < 0.5 * first["style"]
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_snapshots_are_the_iterates_asked_for(photo, painting, optimizer):
+    result = run(photo, painting, optimizer=optimizer, iters=6, snapshots=(0, 2, 6))
+    assert sorted(result.snapshots) == [0, 2, 6]
+    start = io.resize_max_side(io.read_image(photo), 40)
+    assert np.abs(result.snapshots[0] - start).max() < 1e-3  # init="content": iteration 0 is the photo
+    assert np.array_equal(result.snapshots[6], result.image)  # the last iterate is the result
+    assert not np.array_equal(result.snapshots[2], result.snapshots[6])
+    assert run(photo, painting, iters=3).snapshots == {}
+
+
+def test_snapshots_outside_the_run_are_refused(photo, painting):
+    with pytest.raises(ConfigError, match="snapshots"):
+        run(photo, painting, iters=3, snapshots=(4,))

@@ -15,7 +15,9 @@ relu4_2 and the Gram style loss over relu1_1..relu5_1 (:mod:`mxstyle.quality`) o
   model's own style image (``models/NAME/style.jpg``): the quality reference.
 
 The table gives each number and the ratio model / Gatys (lower losses are closer; a ratio of 1 is
-the quality of the slow method). Gatys results are cached in ``$MXSTYLE_HOME/gatys/`` (minutes per
+the quality of the slow method), and the model's style loss as a number of Gatys iterations: the
+iteration at which the optimization's style loss falls to the model's (measured on snapshots of the
+optimization at the iterations of ``GATYS_CURVE``, interpolated between them). Gatys results are cached in ``$MXSTYLE_HOME/gatys/`` (minutes per
 photo); ``--cached-gatys-only`` computes none and gives ratios only for the photos that already
 have one, to redo tables and contact sheets without those minutes. ``--update-card`` writes the
 summary into each model's ``model.json``; the contact sheet shows every photo in every style.
@@ -38,6 +40,8 @@ DEFAULT_PHOTOS = ROOT.parent / 'shared' / 'data' / 'content' / 'eval'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff')
 GOAL_RATIO, GOAL_PSNR = 1.5, 35.0
 METRICS = ('content_relu2_2', 'content_relu4_2', 'style')
+# Iterations of the Gatys reference whose losses are kept (the curve behind "equals N iterations").
+GATYS_CURVE = (0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300)
 
 
 def parse_args(argv):
@@ -52,6 +56,8 @@ def parse_args(argv):
     p.add_argument('--no-gatys', action='store_true', help='only the models\' own losses, no reference')
     p.add_argument('--cached-gatys-only', action='store_true',
                    help='compute no Gatys reference: use those already cached (photos without one get no ratio)')
+    p.add_argument('--gatys-curves', action='store_true',
+                   help='recompute cached Gatys references that have no loss curve (older cache entries)')
     p.add_argument('--vgg-weights', default='imagenet',
                    help='a VGG16 .params file (default: the cached ImageNet weights, fetched on first use)')
     p.add_argument('--cache', default=None, help='Gatys cache folder (default $MXSTYLE_HOME/gatys)')
@@ -67,6 +73,8 @@ def parse_args(argv):
     for name in ('size', 'gatys_iters'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be at least 1')
+    if args.cached_gatys_only and args.gatys_curves:
+        p.error('--gatys-curves recomputes references; it cannot go with --cached-gatys-only')
     if args.size < 64:
         p.error('--size must be at least 64 (VGG16 relu5_1 needs it)')
     return args
@@ -138,12 +146,14 @@ def evaluate_model(model, photos, args, cache, log):
                                backend=int8.backend)
         reference = None
         if gatys_settings is not None:
-            reference = gatys_reference(cache, gatys_settings, path, photo, style_path, style_bytes, args)
+            reference = gatys_reference(cache, gatys_settings, path, photo, style_path, style_bytes, args, meter)
         if reference is not None:
             info, gatys_img = reference
             if gatys_img.shape != photo.shape:
                 raise ConfigError(f'cached Gatys result for {path.name} has size {gatys_img.shape}, not {photo.shape}')
             row['gatys'] = dict(meter(gatys_img, photo), seconds=info.get('seconds'))
+            if info.get('curve'):
+                row['style_gatys_iters'] = equivalent_iterations(info['curve'], row['model']['style'])
             for m in METRICS:
                 row.setdefault('ratio', {})[m] = row['model'][m] / row['gatys'][m]
                 if int8 is not None:
@@ -155,6 +165,11 @@ def evaluate_model(model, photos, args, cache, log):
     for m in METRICS:
         summary[f'{m}_ratio'] = geomean([r.get('ratio', {}).get(m) for r in rows])
         summary[f'int8_{m}_ratio'] = geomean([r.get('int8_ratio', {}).get(m) for r in rows])
+    # None (beyond the curve) sorts as infinity; the median is None when it falls there
+    median_iters = median([math.inf if r['style_gatys_iters'] is None else r['style_gatys_iters']
+                           for r in rows if 'style_gatys_iters' in r])
+    summary['style_gatys_iters_median'] = None if median_iters in (None, math.inf) else median_iters
+    summary['style_gatys_iters_photos'] = sum('style_gatys_iters' in r for r in rows)
     summary['blown_out_pct_mean'] = round(sum(r['blown_out_pct'] for r in rows) / len(rows), 2)
     psnrs = [r['int8']['psnr_vs_fp32'] for r in rows if 'int8' in r]
     summary['int8_psnr_min'] = min(psnrs) if psnrs else None
@@ -166,30 +181,64 @@ def evaluate_model(model, photos, args, cache, log):
     return dict(name=name, dir=str(model_dir), arch=card.get('arch'), rows=rows, summary=summary), images
 
 
-def gatys_reference(cache, settings, path, photo, style_path, style_bytes, args):
+def gatys_reference(cache, settings, path, photo, style_path, style_bytes, args, meter):
     """``(info, image)`` of Gatys optimization on ``photo``: from the cache, else computed and cached;
-    None when it is not cached and ``--cached-gatys-only`` forbids computing it."""
+    None when it is not cached and ``--cached-gatys-only`` forbids computing it. ``info['curve']``
+    has ``meter``'s losses at the iterations of ``GATYS_CURVE``."""
     from mxstyle import io
     from mxstyle.optimize import stylize_gatys
 
     key = cache.key(path.read_bytes(), style_bytes, **settings)
     hit = cache.get(key)
-    if hit is not None or args.cached_gatys_only:
+    if args.cached_gatys_only or (hit is not None and (hit[0].get('curve') or not args.gatys_curves)):
         return hit
     t0 = time.perf_counter()
-    result = stylize_gatys(photo, style_path, size=args.size, iters=args.gatys_iters,
-                           vgg_weights=args.vgg_weights, progress=False)
-    info = dict(settings, seconds=round(time.perf_counter() - t0, 1), photo=path.name, style=style_path.name)
+    result = stylize_gatys(photo, style_path, size=args.size, iters=args.gatys_iters, vgg_weights=args.vgg_weights,
+                           snapshots=[k for k in GATYS_CURVE if k <= args.gatys_iters], progress=False)
+    seconds = round(time.perf_counter() - t0, 1)  # the optimization's own time, without the curve's
+    curve = [dict(iter=k, **meter(img, photo)) for k, img in sorted(result.snapshots.items())]
+    info = dict(settings, seconds=seconds, photo=path.name, style=style_path.name, curve=curve)
     cache.put(key, info, result.image)
     return info, io.read_image(cache.folder / f'{key}.png')  # as stored: the same numbers next time
+
+
+def equivalent_iterations(curve, style):
+    """The Gatys iteration at which the style loss falls to ``style``, interpolated linearly in
+    log(loss) between the curve's points; 0 when the start is already there, and None when the
+    last point is still above it. ``curve``: ``[{'iter', 'style'}, ...]`` in iteration order."""
+    if curve[0]['style'] <= style:
+        return 0.0
+    for a, b in zip(curve, curve[1:]):
+        if b['style'] <= style:
+            la, lb = math.log(a['style']), math.log(b['style'])
+            t = (la - math.log(style)) / (la - lb) if la > lb else 1.0
+            return round(a['iter'] + t * (b['iter'] - a['iter']), 1)
+    return None
+
+
+def median(values):
+    values = sorted(values)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def _f(v, spec='.3g'):
     return '-' if v is None else format(v, spec)
 
 
+def _iters(row_or_summary, key, last):
+    if key not in row_or_summary:
+        return '-'
+    v = row_or_summary[key]
+    return f'> {last}' if v is None else f'{v:g}'
+
+
 def model_table(result):
-    head = ('photo', 'content relu2_2', 'content relu4_2', 'style', 'int8 PSNR dB', 'blown out %')
+    s = result['summary']
+    head = ('photo', 'content relu2_2', 'content relu4_2', 'style', 'style = Gatys at iteration',
+            'int8 PSNR dB', 'blown out %')
     rows = []
     for r in result['rows']:
         cells = [r['photo']]
@@ -198,18 +247,20 @@ def model_table(result):
             if 'gatys' in r:
                 cell += f' / {_f(r["gatys"][m])} = {r["ratio"][m]:.2f}x'
             cells.append(cell)
+        cells.append(_iters(r, 'style_gatys_iters', s['gatys_iters']))
         cells.append(_f(r.get('int8', {}).get('psnr_vs_fp32'), '.1f'))
         cells.append(f'{r["blown_out_pct"]:.1f}')
         rows.append(cells)
-    s = result['summary']
     cells = ['geometric mean of ratios'] + [_f(s[f'{m}_ratio'], '.2f') + ('x' if s[f'{m}_ratio'] else '')
                                             for m in METRICS]
+    cells.append(_iters(s, 'style_gatys_iters_median', s['gatys_iters']) + ' (median)'
+                 if s.get('style_gatys_iters_photos') else '-')
     cells.append(_f(s['int8_psnr_mean'], '.1f') + (f' (min {s["int8_psnr_min"]:.1f})' if s['int8_psnr_min'] else ''))
     cells.append(f'{s["blown_out_pct_mean"]:.1f} (mean)')
     rows.append(cells)
     if any(s[f'int8_{m}_ratio'] for m in METRICS):
         rows.append(['int8: geometric mean of ratios'] + [_f(s[f'int8_{m}_ratio'], '.2f') + 'x' for m in METRICS]
-                    + ['', ''])
+                    + ['', '', ''])
     return [head] + rows
 
 
@@ -266,7 +317,7 @@ def update_card(result, command):
     card = json.loads(path.read_text())
     s = result['summary']
     card['evaluation'] = dict(s, command=command, photo_files=[r['photo'] for r in result['rows']],
-                              per_photo=[{k: r[k] for k in ('photo', 'ratio', 'int8') if k in r}
+                              per_photo=[{k: r[k] for k in ('photo', 'ratio', 'style_gatys_iters', 'int8') if k in r}
                                          for r in result['rows']])
     tmp = path.with_suffix('.json.tmp')
     tmp.write_text(json.dumps(card, indent=1) + '\n')

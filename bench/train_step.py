@@ -150,7 +150,7 @@ def build(arch, variant, vgg_weights, seed=0, config=None):
 def train_step(graph, trainer, photos, grams):
     """One step as the training loop does it; returns the four loss values."""
     with autograd.record():
-        total, content, style, tv, _ = graph(photos, *grams)
+        total, content, style, tv = graph(photos, *grams)[:4]  # then (saturation,) stylized
     total.backward()
     values = [float(v.asscalar()) for v in (total, content, style, tv)]
     trainer.step(1)
@@ -309,7 +309,7 @@ def run_quality(args):
                 out = graph(photos, *grams)
             out[0].backward()
             first = dict(losses=[float(v.asscalar()) for v in out[:4]], grads=_grads(generator),
-                         stylized=out[4].asnumpy())
+                         stylized=out[-1].asnumpy())
             history = []
             for step in range(args.steps):
                 history.append(train_step(graph, trainer, mx.nd.array(data[step % len(data)]), grams))

@@ -1,7 +1,7 @@
 """Loss-curve plots (matplotlib, headless)."""
 
 
-def plot_losses(history, path, x_key, keys=("loss", "content", "style", "tv"), title=None):
+def plot_losses(history, path, x_key, keys=("loss", "content", "style", "tv", "saturation"), title=None):
     """Plot ``history`` (a list of dicts) as one log-scale curve per key into a PNG file."""
     import matplotlib
 

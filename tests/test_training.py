@@ -77,7 +77,7 @@ def test_a_run_writes_log_plot_previews_and_keeps_two_checkpoints(tmp_path, data
     train(options(dataset, run, random_vgg_file, steps=6, checkpoint_every=2, log_every=2))
     log = read_log(run)
     assert [r["step"] for r in log] == [2, 4, 6]
-    assert set(log[0]) >= {"step", "loss", "content", "style", "tv", "seconds"}
+    assert set(log[0]) >= {"step", "loss", "content", "style", "tv", "saturation", "seconds"}
     assert all(np.isfinite(r["loss"]) for r in log)
     assert (run / "loss.png").stat().st_size > 1000
     assert sorted(p.name for p in (run / "previews").iterdir()) == [
@@ -98,8 +98,72 @@ def test_an_existing_run_is_not_overwritten_and_resume_checks_options(tmp_path, 
     assert done.step == 2  # nothing left to do
 
 
+def test_saturation_penalty_reaches_logits_that_tanh_has_cut_off(random_vgg_file):
+    """With every logit at +12 the output is flat white and tanh passes no gradient at all; the
+    penalty pulls the logits back."""
+    from mxnet import autograd
+    from mxstyle.training.graph import SATURATION_MARGIN, build_training_graph, default_train_config
+
+    photos = mx.nd.array(np.random.RandomState(0).uniform(0, 255, (2, 3, 32, 32)))
+    grads = {}
+    for weight in (0.0, 10.0):
+        mx.random.seed(0)
+        net = get_model("johnson_lite")
+        net.initialize(mx.init.Xavier(magnitude=2.0))
+        bias = [p for name, p in net.output.collect_params().items() if name.endswith("bias")][0]
+        graph, loss = build_training_graph(net, default_train_config(), vgg_weights=random_vgg_file,
+                                           saturation_weight=weight)
+        grams = loss.style_targets(photos[:1])
+        bias.set_data(bias.data() + 12.0)
+        with autograd.record():
+            total, _, _, _, saturation, stylized = graph(photos, *grams)
+        total.backward()
+        assert stylized.min().asscalar() > 254.99
+        logits = net.logits(mx.nd, photos).asnumpy()
+        want = weight * np.mean(np.maximum(np.abs(logits) - SATURATION_MARGIN, 0) ** 2)
+        assert float(saturation.asscalar()) == pytest.approx(want, rel=1e-4)
+        grads[weight] = bias.grad().asnumpy()
+    assert np.all(grads[0.0] == 0)       # the perceptual loss cannot see saturated pixels
+    assert np.all(grads[10.0] > 0)       # the penalty lowers the logits
+
+
+def test_init_from_starts_a_new_run_from_another_runs_generator(tmp_path, dataset, random_vgg_file):
+    base = tmp_path / "base"
+    train(options(dataset, base, random_vgg_file, steps=4))
+    tuned = tmp_path / "tuned"
+    train(options(dataset, tuned, random_vgg_file, steps=1, lr=1e-12, saturation_weight=5.0, init_from=str(base)))
+    state = json.loads((tuned / "config.json").read_text())
+    source = ckpt.read_checkpoint(ckpt.latest_checkpoint(base))
+    assert state["init_from"]["step"] == 4
+    assert state["init_from"]["generator_sha256"] == source["files"]["generator.params"]
+    wa = mx.nd.load(str(ckpt.latest_checkpoint(base) / "generator.params"))
+    wb = mx.nd.load(str(ckpt.latest_checkpoint(tuned) / "generator.params"))
+    for key in wa:  # one step at lr 1e-12: the weights it started from
+        np.testing.assert_allclose(wa[key].asnumpy(), wb[key].asnumpy(), rtol=1e-6, atol=1e-9)
+    # resuming keeps the record; a bad source is refused before any work
+    train(options(dataset, tuned, random_vgg_file, steps=2, lr=1e-12, saturation_weight=5.0,
+                  init_from=str(base), resume=True))
+    assert json.loads((tuned / "config.json").read_text())["init_from"]["step"] == 4
+    with pytest.raises(ConfigError, match="not a training run"):
+        train(options(dataset, tmp_path / "x", random_vgg_file, init_from=str(tmp_path / "nothing")))
+    with pytest.raises(ConfigError, match="johnson generator, not johnson_lite"):
+        train(options(dataset, tmp_path / "y", random_vgg_file, arch="johnson_lite", init_from=str(base)))
+
+
+def test_a_checkpoint_from_before_the_saturation_penalty_resumes_without_it(tmp_path, dataset, random_vgg_file):
+    run = tmp_path / "run"
+    train(options(dataset, run, random_vgg_file, steps=2, checkpoint_every=2))
+    state_file = ckpt.latest_checkpoint(run) / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["run"]["options"]["saturation_weight"]  # as written by an older mxstyle
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(ConfigError, match="saturation-weight"):
+        train(options(dataset, run, random_vgg_file, steps=3, resume=True, saturation_weight=1.0))
+    assert train(options(dataset, run, random_vgg_file, steps=3, resume=True)).step == 3
+
+
 @pytest.mark.parametrize("bad,match", [
-    (dict(arch="unet"), "johnson"), (dict(steps=0), "steps"), (dict(image_size=30), "multiple"),
+    (dict(arch="unet"), "johnson"), (dict(saturation_weight=-1.0), "saturation-weight"), (dict(steps=0), "steps"), (dict(image_size=30), "multiple"),
     (dict(lr=0), "lr"), (dict(style_layers=("relu9_1",)), "relu9_1"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, dataset, random_vgg_file, bad, match):

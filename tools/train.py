@@ -36,6 +36,12 @@ def parse_args(argv):
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init-from", default=None, metavar="RUN",
+                   help="start from the generator of another run (its newest checkpoint) or checkpoint folder: "
+                        "fine-tuning, with a fresh optimizer")
+    p.add_argument("--saturation-weight", type=float, default=d.saturation_weight,
+                   help="penalty on output logits beyond tanh's working range (default %(default)s); see "
+                        "mxstyle/training/graph.py")
     p.add_argument("--workers", type=int, default=d.workers, help="photo-loading processes (0: in-process)")
     p.add_argument("--preview", default=None, help="photo for the previews (default: the first training photo)")
     p.add_argument("--vgg-weights", default=d.vgg_weights, help="VGG16 .params file (default: ImageNet, cached)")
@@ -56,7 +62,8 @@ def main(argv=None):
         style=args.style, data=args.data, out=args.out, arch=args.arch, steps=args.steps,
         batch_size=args.batch_size, image_size=args.image_size, style_size=args.style_size,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers),
+        saturation_weight=args.saturation_weight, content_layers=tuple(args.content_layers),
+        style_layers=tuple(args.style_layers), init_from=args.init_from,
         style_layer_weights=args.style_layer_weights, lr=args.lr, seed=args.seed,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, resume=args.resume,
         workers=args.workers, preview=args.preview, vgg_weights=args.vgg_weights,

@@ -16,7 +16,7 @@ followed by affine InstanceNorm + ReLU. The spec table :data:`JOHNSON_SPECS` dri
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from .layers import ConvNormReLU, ReflectConv, ResidualBlock
+from .layers import ConvNormReLU, ReflectConv, ResidualBlock, tanh_to_pixels
 from .registry import register_model
 
 __all__ = ['JOHNSON_SPECS', 'JohnsonNet', 'johnson', 'johnson_lite']
@@ -47,7 +47,8 @@ class JohnsonNet(HybridBlock):
 
     Input and output: NCHW float32 RGB in [0, 255]; H and W must be multiples of ``stride`` and at
     least ``min_size`` (see :func:`mxstyle.models.check_input_shape`). The output is
-    ``127.5 * (tanh(x) + 1)``, so it always lies in [0, 255].
+    ``127.5 * (tanh(logits) + 1)``, so it always lies in [0, 255]; :meth:`logits` gives the
+    values before that map.
     """
 
     def __init__(self, channels=(32, 64, 128), res_blocks=5, outer_kernel=9, arch=None, **kwargs):
@@ -76,10 +77,12 @@ class JohnsonNet(HybridBlock):
                     self.features.add(ConvNormReLU(cin, cout, 3, upsample=2))
             self.output = ReflectConv(channels[0], 3, outer_kernel)
 
+    def logits(self, F, x):
+        """The output before :func:`~mxstyle.models.layers.tanh_to_pixels` (for the training loss)."""
+        return self.output(self.features(x * (1.0 / 127.5) - 1.0))
+
     def hybrid_forward(self, F, x):
-        x = x * (1.0 / 127.5) - 1.0
-        x = self.output(self.features(x))
-        return (F.tanh(x) + 1.0) * 127.5
+        return tanh_to_pixels(F, self.logits(F, x))
 
 
 def _build(arch, **kwargs):

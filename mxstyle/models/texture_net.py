@@ -15,7 +15,7 @@ paper; they make the network non-deterministic, so the default is 0 (determinist
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from .layers import ConvNormAct, ReflectConv
+from .layers import ConvNormAct, ReflectConv, tanh_to_pixels
 from .registry import register_model
 
 __all__ = ['TEXTURE_NET_SPECS', 'TextureNet', 'texture_net']
@@ -98,7 +98,8 @@ class TextureNet(HybridBlock):
         noise = [F.random.uniform_like(one, low=-1.0, high=1.0) for _ in range(self.noise_channels)]
         return F.concat(x, *noise, dim=1)
 
-    def hybrid_forward(self, F, x):
+    def logits(self, F, x):
+        """The output before :func:`~mxstyle.models.layers.tanh_to_pixels` (for the training loss)."""
         x = x * (1.0 / 127.5) - 1.0
         pyramid = [x]
         for _ in range(self.scales - 1):
@@ -110,8 +111,10 @@ class TextureNet(HybridBlock):
             coarse = self.norms_coarse[j](F.UpSampling(cur, scale=2, sample_type='nearest'))
             fine = self.norms_fine[j](self.branches[i](self._with_noise(F, pyramid[i])))
             cur = self.joins[j](F.concat(coarse, fine, dim=1))
-        x = self.output(cur)
-        return (F.tanh(x) + 1.0) * 127.5
+        return self.output(cur)
+
+    def hybrid_forward(self, F, x):
+        return tanh_to_pixels(F, self.logits(F, x))
 
 
 @register_model

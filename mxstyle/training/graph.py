@@ -1,8 +1,14 @@
 """The training graph: generator and perceptual loss as one hybridized symbolic graph.
 
-    photos ──> generator ──> stylized ──> VGG (to the deepest loss layer) ──┐
-       │                                                                   ├─> content, style, tv
-       └──> VGG (to the content layers only, no gradient) ─────────────────┘
+    photos ──> generator ──> logits ──> tanh ──> stylized ──> VGG (to the deepest loss layer) ──┐
+       │                       └──> saturation penalty                                         ├─> content, style, tv
+       └──> VGG (to the content layers only, no gradient) ─────────────────────────────────────┘
+
+The saturation penalty, ``saturation_weight * mean(relu(|logits| - SATURATION_MARGIN) ** 2)``,
+keeps the logits where tanh still passes a gradient. Without it, a trained ``johnson`` paints
+flat white blobs around bright spots (lamps, highlights; 2-4% of a photo's pixels): there the
+logits reach 13-16 (elsewhere |logits| < 1.4 for 99% of values), tanh's gradient is exactly 0 in
+float32, and neither content nor style loss can see those pixels to fix them.
 
 The VGG weights have ``grad_req='null'`` and the photo's branch is cut with ``BlockGrad``, so a
 backward pass computes only what the generator's weight gradients need.
@@ -19,13 +25,16 @@ import contextlib
 from mxnet import autograd, ndarray
 from mxnet.gluon import HybridBlock
 
+from ..errors import ConfigError
 from ..losses import DEFAULT_STYLE_LAYERS, LossConfig, PerceptualLoss
-from ..models.layers import NormScratch, training_formulation
+from ..models.layers import NormScratch, tanh_to_pixels, training_formulation
 from ..vgg import load_vgg16
 
 # Johnson et al. 2016: content at relu2_2, style at relu1_2, relu2_2, relu3_3, relu4_3.
 TRAIN_CONTENT_LAYERS = ("relu2_2",)
 TRAIN_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+# Logits beyond +-2.5 (outputs within 1.7 of 0 or 255; tanh's gradient below 0.027) are penalized.
+SATURATION_MARGIN = 2.5
 
 
 def default_train_config(**overrides):
@@ -37,18 +46,24 @@ def default_train_config(**overrides):
 
 
 class TrainingGraph(HybridBlock):
-    """``forward(photos, *style_grams) -> (loss, content, style, tv, stylized)``.
+    """``forward(photos, *style_grams) -> (loss, content, style, tv, saturation, stylized)``.
 
-    The four losses are batch means (scalars of shape (1,)); ``stylized`` is the generator's
-    output, returned so the trainer can watch it for collapse without a second pass.
+    The five losses are batch means (scalars of shape (1,)); ``loss`` includes the weighted
+    saturation penalty (see the module docstring). ``stylized`` is the generator's output,
+    returned so the trainer can watch it for collapse without a second pass.
 
     ``fast_layers`` (default True) traces the generator in its training formulation (see the
     module docstring); False keeps MXNet's own InstanceNorm and convolution, for comparison.
     """
 
-    def __init__(self, generator, loss, fast_layers=True, **kwargs):
+    def __init__(self, generator, loss, fast_layers=True, saturation_weight=0.0, **kwargs):
         super().__init__(**kwargs)
+        if not saturation_weight >= 0:
+            raise ConfigError(f"saturation_weight must be >= 0, not {saturation_weight}")
+        if not callable(getattr(generator, "logits", None)):
+            raise ConfigError(f"{type(generator).__name__} has no logits() method to train through")
         self.fast_layers = bool(fast_layers)
+        self.saturation_weight = float(saturation_weight)
         with self.name_scope():
             self.generator = generator
             self.loss = loss
@@ -70,19 +85,26 @@ class TrainingGraph(HybridBlock):
     def hybrid_forward(self, F, photos, *style_grams):
         fast = training_formulation(self.norm_scratch) if self.fast_layers else contextlib.nullcontext()
         with fast:
-            stylized = self.generator(photos)
+            logits = self.generator.logits(F, photos)
+        stylized = tanh_to_pixels(F, logits)
         content_targets = self.loss.content_vgg(F.BlockGrad(photos))
         total, content, style, tv = self.loss(stylized, *content_targets, *style_grams)
-        return F.mean(total), F.mean(content), F.mean(style), F.mean(tv), stylized
+        beyond = F.relu(F.abs(logits) - SATURATION_MARGIN)
+        saturation = self.saturation_weight * F.mean(F.square(beyond), axis=(1, 2, 3))
+        total = total + saturation
+        return F.mean(total), F.mean(content), F.mean(style), F.mean(tv), F.mean(saturation), stylized
 
 
-def build_training_graph(generator, config, *, vgg_weights="imagenet", ctx=None, fast_layers=True):
-    """Wrap an initialized generator with a VGG16 perceptual loss for ``config``."""
+def build_training_graph(generator, config, *, vgg_weights="imagenet", ctx=None, fast_layers=True,
+                         saturation_weight=0.0):
+    """Wrap an initialized generator with a VGG16 perceptual loss for ``config`` (and the
+    saturation penalty, when ``saturation_weight`` > 0)."""
     vgg = load_vgg16(config.vgg_layers, weights=vgg_weights, ctx=ctx, hybridize=False)
     loss = PerceptualLoss(vgg, config)
-    graph = TrainingGraph(generator, loss, fast_layers=fast_layers)
+    graph = TrainingGraph(generator, loss, fast_layers=fast_layers, saturation_weight=saturation_weight)
     graph.hybridize(static_alloc=True, static_shape=True)
     return graph, loss
 
 
-__all__ = ["TrainingGraph", "build_training_graph", "default_train_config", "DEFAULT_STYLE_LAYERS"]
+__all__ = ["TrainingGraph", "build_training_graph", "default_train_config", "DEFAULT_STYLE_LAYERS",
+           "SATURATION_MARGIN"]

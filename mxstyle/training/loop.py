@@ -34,6 +34,7 @@ class TrainOptions:
     content_weight: float = 1.0
     style_weight: float = 3.0
     tv_weight: float = 10.0
+    saturation_weight: float = 0.0     # see mxstyle.training.graph: keeps tanh's gradient alive
     content_layers: Tuple[str, ...] = TRAIN_CONTENT_LAYERS
     style_layers: Tuple[str, ...] = TRAIN_STYLE_LAYERS
     style_layer_weights: Optional[Tuple[float, ...]] = None
@@ -42,6 +43,7 @@ class TrainOptions:
     checkpoint_every: int = 200
     log_every: int = 1
     resume: bool = False
+    init_from: Optional[str] = None    # a run folder or checkpoint folder: start from its generator
     workers: int = 2
     preview: Optional[str] = None      # photo for the previews (default: the first training photo)
     preview_size: int = 512
@@ -56,6 +58,8 @@ class TrainOptions:
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, not {value!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, not {self.lr}")
+        if not self.saturation_weight >= 0:
+            raise ConfigError(f"saturation-weight must be >= 0, not {self.saturation_weight}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0, not {self.workers}")
         from ..models import get_model, check_input_shape
@@ -70,7 +74,10 @@ class TrainOptions:
 
 # Options that must not change when a run is resumed: they define the loss trajectory.
 RESUME_FIXED = ("arch", "batch_size", "image_size", "style_size", "content_weight", "style_weight",
-                "tv_weight", "content_layers", "style_layers", "style_layer_weights", "lr", "seed")
+                "tv_weight", "saturation_weight", "content_layers", "style_layers", "style_layer_weights",
+                "lr", "seed")
+# What a checkpoint written before an option existed was trained with.
+LEGACY_OPTIONS = dict(saturation_weight=0.0)
 
 
 @dataclass
@@ -152,7 +159,8 @@ def train(options, *, on_alert=None):
     mx.random.seed(options.seed)
     generator = get_model(options.arch)
     generator.initialize(mx.init.Xavier(magnitude=2.0), ctx=ctx)
-    graph, loss = build_training_graph(generator, config, vgg_weights=options.vgg_weights, ctx=ctx)
+    graph, loss = build_training_graph(generator, config, vgg_weights=options.vgg_weights, ctx=ctx,
+                                       saturation_weight=options.saturation_weight)
     trainer = gluon.Trainer(generator.collect_params(), "adam", {"learning_rate": options.lr})
     style_grams = loss.style_targets(mx.nd.array(io.to_tensor(style_img), ctx=ctx))
 
@@ -160,9 +168,13 @@ def train(options, *, on_alert=None):
                      stride=generator.stride, style_sha256=sha256_file(options.style),
                      data_files=len(dataset), data_digest=_files_digest(dataset.paths))
     start = 0
+    if latest is None and options.init_from:
+        run_state["init_from"] = _init_from(options, generator, ctx)
     if latest is not None:
         state = ckpt.load_checkpoint(latest, generator, trainer, ctx=ctx)
-        old = state["run"]["options"]
+        if "init_from" in state["run"]:
+            run_state["init_from"] = state["run"]["init_from"]
+        old = dict(LEGACY_OPTIONS, **state["run"]["options"])
         changed = [k for k in RESUME_FIXED if _norm(old.get(k)) != _norm(getattr(options, k))]
         if changed:
             raise ConfigError("cannot resume with different " + ", ".join(
@@ -220,10 +232,11 @@ def train(options, *, on_alert=None):
                 mx.random.seed(_step_seed(options.seed, data_step))
                 photos = mx.nd.array(batch, ctx=ctx)
                 with autograd.record():
-                    total, content, style, tv, stylized = graph(photos, *style_grams)
+                    total, content, style, tv, saturation, stylized = graph(photos, *style_grams)
                 total.backward()
                 terms = dict(loss=float(total.asscalar()), content=float(content.asscalar()),
-                             style=float(style.asscalar()), tv=float(tv.asscalar()))
+                             style=float(style.asscalar()), tv=float(tv.asscalar()),
+                             saturation=float(saturation.asscalar()))
                 step = data_step + 1
                 check_finite(step, terms)  # before the update: the weights stay good
                 trainer.step(1)
@@ -247,6 +260,22 @@ def train(options, *, on_alert=None):
         if bar is not None:
             bar.close()
     return TrainResult(run_dir, step, last, alerts)
+
+
+def _init_from(options, generator, ctx):
+    """Load the generator weights of ``options.init_from`` (a run folder: its newest checkpoint; or
+    one checkpoint folder) to fine-tune from them; returns what the run records about it."""
+    source = Path(options.init_from)
+    folder = ckpt.latest_checkpoint(source) if (source / "checkpoints").is_dir() else source
+    if folder is None or not (folder / ckpt.STATE_FILE).is_file():
+        raise ConfigError(f"--init-from {source}: not a training run or checkpoint folder")
+    state = ckpt.read_checkpoint(folder)
+    arch = state["run"]["arch"]
+    if arch != options.arch:
+        raise ConfigError(f"--init-from {source} holds a {arch} generator, not {options.arch}")
+    ckpt.load_checkpoint(folder, generator, ctx=ctx)  # weights only: Adam starts afresh
+    return dict(checkpoint=str(folder.resolve()), step=state["step"],
+                generator_sha256=state["files"][ckpt.GENERATOR_FILE])
 
 
 def _norm(value):

@@ -37,8 +37,8 @@ def parse_args(argv):
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--init-from", default=None, metavar="RUN",
-                   help="start from the generator of another run (its newest checkpoint) or checkpoint folder: "
-                        "fine-tuning, with a fresh optimizer")
+                   help="start from the generator (and Adam state) of another run's newest checkpoint, or of a "
+                        "checkpoint folder: fine-tuning, e.g. with another loss")
     p.add_argument("--saturation-weight", type=float, default=d.saturation_weight,
                    help="penalty on output logits beyond tanh's working range (default %(default)s); see "
                         "mxstyle/training/graph.py")

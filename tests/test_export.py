@@ -59,7 +59,9 @@ def run(tmp_path_factory):
                    preview=None, vgg_weights="imagenet")
     state = dict(run=dict(options=options, loss_config=dict(content_weight=1.0, style_weight=3.0, tv_weight=10.0),
                           arch=ARCH, stride=generator.stride, style_sha256="0" * 64, data_files=8,
-                          data_digest="0" * 16))
+                          data_digest="0" * 16,  # fine-tuned from another run (tools/train.py --init-from)
+                          init_from=dict(checkpoint=str(root / "base" / "checkpoints" / "step-000550"), step=550,
+                                         generator_sha256="1" * 64)))
     save_checkpoint(root / "run", 10, generator, trainer, state)
     return root
 
@@ -162,6 +164,7 @@ def test_card_lists_every_file_with_its_sha256(exported):
     assert training["steps"] == 10 and training["planned_steps"] == 20 and training["checkpoint"] == "step-000010"
     assert training["options"]["style"] == "painting.png" and training["options"]["data"] == "photos"
     assert "out" not in training["options"] and "workers" not in training["options"]
+    assert training["init_from"] == dict(run="base", checkpoint="step-000550", step=550, generator_sha256="1" * 64)
     assert card["created"].endswith("Z") and card["mxstyle_version"]
     assert verify_model_dir(out) == card
 

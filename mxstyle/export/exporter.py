@@ -83,6 +83,15 @@ def sanitize_options(options):
     return clean
 
 
+def _init_record(init_from):
+    """Where a fine-tuned run started (see ``--init-from``), without the training machine's paths."""
+    if not init_from:
+        return None
+    checkpoint = Path(init_from["checkpoint"])
+    return dict(run=checkpoint.parent.parent.name, checkpoint=checkpoint.name, step=init_from.get("step"),
+                generator_sha256=init_from.get("generator_sha256"))
+
+
 def _check_name(name):
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigError(f"model name {name!r} must be 1-100 letters, digits, '.', '_' or '-' "
@@ -346,7 +355,8 @@ def _export_into(tmp, ckpt, state, arch, name, out_dir, *, int8, calib_dir, cali
                   "sha256": run.get("style_sha256")},
         "training": {"steps": state.get("step"), "planned_steps": options.get("steps"),
                      "checkpoint": Path(ckpt).name, "loss_config": run.get("loss_config"),
-                     "options": sanitize_options(options), "data_files": run.get("data_files")},
+                     "options": sanitize_options(options), "data_files": run.get("data_files"),
+                     "init_from": _init_record(run.get("init_from"))},
         "files": files,
         "verification": {"symbol_vs_gluon_max_abs": symbol_diff, "onnxruntime_vs_mxnet_max_abs": onnx_diffs,
                          "tolerance_0_255": ONNX_TOLERANCE},

@@ -152,18 +152,19 @@ def test_init_from_starts_a_new_run_from_another_runs_generator(tmp_path, datase
 
 def test_a_checkpoint_from_before_the_saturation_penalty_resumes_without_it(tmp_path, dataset, random_vgg_file):
     run = tmp_path / "run"
-    train(options(dataset, run, random_vgg_file, steps=2, checkpoint_every=2))
+    train(options(dataset, run, random_vgg_file, steps=2, checkpoint_every=2, saturation_weight=0.0))
     state_file = ckpt.latest_checkpoint(run) / "state.json"
     state = json.loads(state_file.read_text())
     del state["run"]["options"]["saturation_weight"]  # as written by an older mxstyle
     state_file.write_text(json.dumps(state))
-    with pytest.raises(ConfigError, match="saturation-weight"):
-        train(options(dataset, run, random_vgg_file, steps=3, resume=True, saturation_weight=1.0))
-    assert train(options(dataset, run, random_vgg_file, steps=3, resume=True)).step == 3
+    with pytest.raises(ConfigError, match=r"saturation-weight \(0.0 in the checkpoint, 1000.0 now\)"):
+        train(options(dataset, run, random_vgg_file, steps=3, resume=True))  # today's default
+    assert train(options(dataset, run, random_vgg_file, steps=3, resume=True, saturation_weight=0.0)).step == 3
 
 
 @pytest.mark.parametrize("bad,match", [
-    (dict(arch="unet"), "johnson"), (dict(saturation_weight=-1.0), "saturation-weight"), (dict(steps=0), "steps"), (dict(image_size=30), "multiple"),
+    (dict(arch="unet"), "johnson"), (dict(saturation_weight=-1.0), "saturation-weight"),
+    (dict(steps=0), "steps"), (dict(image_size=30), "multiple"),
     (dict(lr=0), "lr"), (dict(style_layers=("relu9_1",)), "relu9_1"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, dataset, random_vgg_file, bad, match):

@@ -1,8 +1,8 @@
 """The training graph: generator and perceptual loss as one hybridized symbolic graph.
 
-    photos ──> generator ──> logits ──> tanh ──> stylized ──> VGG (to the deepest loss layer) ──┐
-       │                       └──> saturation penalty                                         ├─> content, style, tv
-       └──> VGG (to the content layers only, no gradient) ─────────────────────────────────────┘
+    photos ──> generator ──> logits ──> tanh ──> stylized ──> VGG (to the deepest loss layer) ─┐
+       │                       └──> saturation penalty                                       ├─> losses
+       └──> VGG (to the content layers only, no gradient) ───────────────────────────────────┘
 
 The saturation penalty, ``saturation_weight * mean(relu(|logits| - SATURATION_MARGIN) ** 2)``,
 keeps the logits where tanh still passes a gradient. Without it, a trained ``johnson`` paints
@@ -35,6 +35,9 @@ TRAIN_CONTENT_LAYERS = ("relu2_2",)
 TRAIN_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 # Logits beyond +-2.5 (outputs within 1.7 of 0 or 255; tanh's gradient below 0.027) are penalized.
 SATURATION_MARGIN = 2.5
+# Measured: fine-tuning langlois 450 steps with it, blown-out pixels 2.1-4.0% -> 0.4-0.5%; from scratch
+# (church_auvers, johnson_lite, 250 steps) 2.0-4.2% -> 1.4-2.8%, with the same content and style losses.
+DEFAULT_SATURATION_WEIGHT = 1000.0
 
 
 def default_train_config(**overrides):
@@ -49,19 +52,18 @@ class TrainingGraph(HybridBlock):
     """``forward(photos, *style_grams) -> (loss, content, style, tv, saturation, stylized)``.
 
     The five losses are batch means (scalars of shape (1,)); ``loss`` includes the weighted
-    saturation penalty (see the module docstring). ``stylized`` is the generator's output,
+    saturation penalty (see the module docstring), which needs the generator's ``logits(F, x)``
+    (every built-in generator has one; for a generator without it the penalty is 0). ``stylized`` is the generator's output,
     returned so the trainer can watch it for collapse without a second pass.
 
     ``fast_layers`` (default True) traces the generator in its training formulation (see the
     module docstring); False keeps MXNet's own InstanceNorm and convolution, for comparison.
     """
 
-    def __init__(self, generator, loss, fast_layers=True, saturation_weight=0.0, **kwargs):
+    def __init__(self, generator, loss, fast_layers=True, saturation_weight=DEFAULT_SATURATION_WEIGHT, **kwargs):
         super().__init__(**kwargs)
         if not saturation_weight >= 0:
             raise ConfigError(f"saturation_weight must be >= 0, not {saturation_weight}")
-        if not callable(getattr(generator, "logits", None)):
-            raise ConfigError(f"{type(generator).__name__} has no logits() method to train through")
         self.fast_layers = bool(fast_layers)
         self.saturation_weight = float(saturation_weight)
         with self.name_scope():
@@ -85,18 +87,22 @@ class TrainingGraph(HybridBlock):
     def hybrid_forward(self, F, photos, *style_grams):
         fast = training_formulation(self.norm_scratch) if self.fast_layers else contextlib.nullcontext()
         with fast:
-            logits = self.generator.logits(F, photos)
-        stylized = tanh_to_pixels(F, logits)
+            if callable(getattr(self.generator, "logits", None)):
+                logits = self.generator.logits(F, photos)
+                stylized = tanh_to_pixels(F, logits)
+                beyond = F.relu(F.abs(logits) - SATURATION_MARGIN)
+                saturation = self.saturation_weight * F.mean(F.square(beyond), axis=(1, 2, 3))
+            else:  # a generator of one's own without a tanh output: nothing saturates
+                stylized = self.generator(photos)
+                saturation = 0 * F.mean(stylized, axis=(1, 2, 3))
         content_targets = self.loss.content_vgg(F.BlockGrad(photos))
         total, content, style, tv = self.loss(stylized, *content_targets, *style_grams)
-        beyond = F.relu(F.abs(logits) - SATURATION_MARGIN)
-        saturation = self.saturation_weight * F.mean(F.square(beyond), axis=(1, 2, 3))
         total = total + saturation
         return F.mean(total), F.mean(content), F.mean(style), F.mean(tv), F.mean(saturation), stylized
 
 
 def build_training_graph(generator, config, *, vgg_weights="imagenet", ctx=None, fast_layers=True,
-                         saturation_weight=0.0):
+                         saturation_weight=DEFAULT_SATURATION_WEIGHT):
     """Wrap an initialized generator with a VGG16 perceptual loss for ``config`` (and the
     saturation penalty, when ``saturation_weight`` > 0)."""
     vgg = load_vgg16(config.vgg_layers, weights=vgg_weights, ctx=ctx, hybridize=False)
@@ -107,4 +113,4 @@ def build_training_graph(generator, config, *, vgg_weights="imagenet", ctx=None,
 
 
 __all__ = ["TrainingGraph", "build_training_graph", "default_train_config", "DEFAULT_STYLE_LAYERS",
-           "SATURATION_MARGIN"]
+           "SATURATION_MARGIN", "DEFAULT_SATURATION_WEIGHT"]

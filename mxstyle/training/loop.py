@@ -18,7 +18,7 @@ from ..errors import ConfigError, ImageError
 from ..files import sha256_file
 from . import checkpoint as ckpt
 from .guards import OutputGuards, check_finite
-from .graph import TRAIN_CONTENT_LAYERS, TRAIN_STYLE_LAYERS, default_train_config
+from .graph import DEFAULT_SATURATION_WEIGHT, TRAIN_CONTENT_LAYERS, TRAIN_STYLE_LAYERS, default_train_config
 
 
 @dataclass
@@ -34,7 +34,7 @@ class TrainOptions:
     content_weight: float = 1.0
     style_weight: float = 3.0
     tv_weight: float = 10.0
-    saturation_weight: float = 0.0     # see mxstyle.training.graph: keeps tanh's gradient alive
+    saturation_weight: float = DEFAULT_SATURATION_WEIGHT  # mxstyle.training.graph: keeps tanh's gradient alive
     content_layers: Tuple[str, ...] = TRAIN_CONTENT_LAYERS
     style_layers: Tuple[str, ...] = TRAIN_STYLE_LAYERS
     style_layer_weights: Optional[Tuple[float, ...]] = None

@@ -17,15 +17,17 @@ relu4_2 and the Gram style loss over relu1_1..relu5_1 (:mod:`mxstyle.quality`) o
 The table gives each number and the ratio model / Gatys (lower losses are closer; a ratio of 1 is
 the quality of the slow method), and the model's style loss as a number of Gatys iterations: the
 iteration at which the optimization's style loss falls to the model's (measured on snapshots of the
-optimization at the iterations of ``GATYS_CURVE``, interpolated between them). Gatys results are cached in ``$MXSTYLE_HOME/gatys/`` (minutes per
-photo); ``--cached-gatys-only`` computes none and gives ratios only for the photos that already
-have one, to redo tables and contact sheets without those minutes. ``--update-card`` writes the
-summary into each model's ``model.json``; the contact sheet shows every photo in every style.
+optimization at the iterations of ``GATYS_CURVE``, interpolated between them). Gatys results are
+cached in ``$MXSTYLE_HOME/gatys/`` (minutes per photo); ``--cached-gatys-only`` computes none and
+gives ratios only for the photos that already have one, to redo tables and contact sheets without
+those minutes. ``--update-card`` writes the summary into each model's ``model.json``; the contact
+sheet shows every photo in every style.
 """
 import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -217,11 +219,7 @@ def equivalent_iterations(curve, style):
 
 
 def median(values):
-    values = sorted(values)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    return statistics.median(values) if values else None
 
 
 def _f(v, spec='.3g'):

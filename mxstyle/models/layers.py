@@ -43,8 +43,8 @@ def tanh_to_pixels(F, logits):
     """The generators' output map: logits -> RGB in [0, 255], ``127.5 * (tanh(logits) + 1)``.
 
     Where ``|logits|`` is large the gradient ``1 - tanh^2`` vanishes (below 1e-6 beyond 7.6, and
-    exactly 0 in float32 beyond about 10): no loss can change such pixels any more. Training keeps the logits
-    in range with a saturation penalty (:mod:`mxstyle.training.graph`)."""
+    exactly 0 in float32 beyond about 10): no loss can change such pixels any more. Training keeps
+    the logits in range with a saturation penalty (:mod:`mxstyle.training.graph`)."""
     return (F.tanh(logits) + 1.0) * 127.5
 
 

@@ -53,14 +53,16 @@ class TrainingGraph(HybridBlock):
 
     The five losses are batch means (scalars of shape (1,)); ``loss`` includes the weighted
     saturation penalty (see the module docstring), which needs the generator's ``logits(F, x)``
-    (every built-in generator has one; for a generator without it the penalty is 0). ``stylized`` is the generator's output,
-    returned so the trainer can watch it for collapse without a second pass.
+    (every built-in generator has one; for a generator without it the penalty is 0).
+    ``stylized`` is the generator's output, returned so the trainer can watch it for collapse
+    without a second pass.
 
     ``fast_layers`` (default True) traces the generator in its training formulation (see the
     module docstring); False keeps MXNet's own InstanceNorm and convolution, for comparison.
     """
 
-    def __init__(self, generator, loss, fast_layers=True, saturation_weight=DEFAULT_SATURATION_WEIGHT, **kwargs):
+    def __init__(self, generator, loss, fast_layers=True, saturation_weight=DEFAULT_SATURATION_WEIGHT,
+                 **kwargs):
         super().__init__(**kwargs)
         if not saturation_weight >= 0:
             raise ConfigError(f"saturation_weight must be >= 0, not {saturation_weight}")

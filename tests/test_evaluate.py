@@ -82,13 +82,21 @@ def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_f
     for i in range(2):
         io.write_image(photos / f"p{i}.jpg", photo(60, 90, seed=10 + i))
     out_json, out_md, sheet = tmp_path / "eval.json", tmp_path / "eval.md", tmp_path / "sheet.jpg"
+    doc = tmp_path / "README.md"
+    doc.write_text("# intro\n\n<!-- evaluate.py summary: begin -->\nold table\n<!-- evaluate.py summary: end -->\n\nafter\n")
     args = [sys.executable, str(ROOT / "tools" / "evaluate.py"), "--model", str(tiny), "--photos", str(photos),
             "--size", "64", "--gatys-iters", "3", "--vgg-weights", str(random_vgg_file),
             "--cache", str(tmp_path / "cache"), "--json", str(out_json), "--markdown", str(out_md),
-            "--contact-sheet", str(sheet), "--update-card"]
+            "--contact-sheet", str(sheet), "--update-card", "--update-docs", str(doc)]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out_json.read_text())["results"][0]
+    # the summary table replaced what stood between the markers, and nothing else
+    before, table, after = doc.read_text().split("summary: begin -->\n")[0], *doc.read_text().split(
+        "summary: begin -->\n")[1].split("<!-- evaluate.py summary: end -->")
+    assert before == "# intro\n\n<!-- evaluate.py " and after == "\n\nafter\n" and "old table" not in table
+    assert table.splitlines()[0].startswith("| model | photos (with Gatys reference)") and len(table.splitlines()) == 3
+    assert f"{result['summary']['style_ratio']:.2f}x" in table.splitlines()[2]
     assert [r["photo"] for r in result["rows"]] == ["p0.jpg", "p1.jpg"]
     for r in result["rows"]:
         for m in ("content_relu2_2", "content_relu4_2", "style"):
@@ -177,5 +185,10 @@ def test_command_line_errors_are_one_line(tiny, tmp_path, random_vgg_file):
     io.write_image(tmp_path / "p" / "a.png", photo(40, 40))
     proc = run("--model", str(tmp_path / "nomodel"), "--photos", str(tmp_path / "p"))
     assert proc.returncode == 2 and "not found" in proc.stderr
+    # a document without the summary markers is refused before any evaluation, and left as it was
+    (tmp_path / "doc.md").write_text("no markers here\n")
+    proc = run("--model", str(tiny), "--photos", str(tmp_path / "p"), "--update-docs", str(tmp_path / "doc.md"))
+    assert proc.returncode == 2 and "no summary markers" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "doc.md").read_text() == "no markers here\n"
     proc = run("--model", str(tiny), "--photos", str(tmp_path / "p"), "--cached-gatys-only", "--gatys-curves")
     assert proc.returncode == 2 and "--gatys-curves" in proc.stderr

@@ -21,7 +21,9 @@ optimization at the iterations of ``GATYS_CURVE``, interpolated between them). G
 cached in ``$MXSTYLE_HOME/gatys/`` (minutes per photo); ``--cached-gatys-only`` computes none and
 gives ratios only for the photos that already have one, to redo tables and contact sheets without
 those minutes. ``--update-card`` writes the summary into each model's ``model.json``; the contact
-sheet shows every photo in every style.
+sheet shows every photo in every style. ``--update-docs FILE`` rewrites the summary table (one row
+per model) between the markers ``SUMMARY_BEGIN`` and ``SUMMARY_END`` of a Markdown file, so the
+README's numbers are this tool's output.
 """
 import argparse
 import json
@@ -42,6 +44,8 @@ DEFAULT_PHOTOS = ROOT.parent / 'shared' / 'data' / 'content' / 'eval'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff')
 GOAL_RATIO, GOAL_PSNR = 1.5, 35.0
 METRICS = ('content_relu2_2', 'content_relu4_2', 'style')
+# Where --update-docs writes the summary table in a Markdown file.
+SUMMARY_BEGIN, SUMMARY_END = '<!-- evaluate.py summary: begin -->', '<!-- evaluate.py summary: end -->'
 # Iterations of the Gatys reference whose losses are kept (the curve behind "equals N iterations").
 GATYS_CURVE = (0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300)
 
@@ -67,6 +71,8 @@ def parse_args(argv):
     p.add_argument('--markdown', metavar='FILE', help='the tables as Markdown')
     p.add_argument('--contact-sheet', metavar='FILE', help='photos x styles image (.jpg or .png)')
     p.add_argument('--update-card', action='store_true', help="write the summary into each model's model.json")
+    p.add_argument('--update-docs', nargs='+', metavar='FILE', default=[],
+                   help='rewrite the summary table between the evaluate.py markers of these Markdown files')
     args = p.parse_args(argv)
     if args.photos is None:
         if not DEFAULT_PHOTOS.is_dir():
@@ -80,6 +86,23 @@ def parse_args(argv):
     if args.size < 64:
         p.error('--size must be at least 64 (VGG16 relu5_1 needs it)')
     return args
+
+
+def summary_block(path, table=None):
+    """The text of Markdown file ``path`` with the summary table between its markers replaced by
+    ``table`` (unchanged when None: a check, made before the minutes of evaluation)."""
+    path = Path(path)
+    try:
+        text_ = path.read_text()
+    except OSError as e:
+        raise ConfigError(f'--update-docs {path}: cannot read it ({e.strerror})') from None
+    begin, end = text_.find(SUMMARY_BEGIN), text_.find(SUMMARY_END)
+    if begin < 0 or end < begin:
+        raise ConfigError(f'--update-docs {path}: no summary markers; put the lines\n{SUMMARY_BEGIN}\n'
+                          f'{SUMMARY_END}\nwhere the table goes')
+    if table is None:
+        return text_
+    return text_[:begin + len(SUMMARY_BEGIN)] + '\n' + table + '\n' + text_[end:]
 
 
 def find_photos(folder, limit):
@@ -262,6 +285,29 @@ def model_table(result):
     return [head] + rows
 
 
+def summary_table(results):
+    """One row per model, the default model first: its ratios to Gatys, Gatys iterations, int8
+    fidelity and blown-out share."""
+    from mxstyle.runtime import DEFAULT_MODEL
+
+    head = ('model', 'photos (with Gatys reference)', 'content relu2_2', 'content relu4_2', 'style',
+            'style = Gatys at iteration (median)', 'int8 PSNR dB, mean (min)', 'blown out %, mean')
+    rows = [head]
+    for r in sorted(results, key=lambda r: r['name'] != DEFAULT_MODEL):
+        s = r['summary']
+        n_iters = s.get('style_gatys_iters_photos')
+        iters = '-'
+        if n_iters:
+            iters = _iters(s, 'style_gatys_iters_median', s['gatys_iters'])
+            iters += f' ({n_iters} photo{"s" if n_iters > 1 else ""})'
+        int8 = '-' if s['int8_psnr_mean'] is None else f'{s["int8_psnr_mean"]:.1f} ({s["int8_psnr_min"]:.1f})'
+        default = ', default' if r['name'] == DEFAULT_MODEL else ''
+        rows.append([f'`{r["name"]}` ({r["arch"]}{default})', f'{s["photos"]} ({s["gatys_photos"]})']
+                    + [_f(s[f'{m}_ratio'], '.2f') + ('x' if s[f'{m}_ratio'] else '') for m in METRICS]
+                    + [iters, int8, f'{s["blown_out_pct_mean"]:.1f}'])
+    return rows
+
+
 def markdown(rows):
     lines = ['| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * len(rows[0])]
     return '\n'.join(lines + ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows[1:]])
@@ -332,6 +378,8 @@ def main(argv=None):
     if not models:
         raise ConfigError('no models to evaluate: export one (tools/export.py) or give --model')
     photos = find_photos(args.photos, args.limit)
+    for doc in args.update_docs:
+        summary_block(doc)
     cache = GatysCache(args.cache or weights.mxstyle_home() / 'gatys')
     command = 'python tools/evaluate.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     results, all_images, md = [], {}, []
@@ -356,9 +404,18 @@ def main(argv=None):
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(dict(command=command, results=results), indent=1))
+    summary = markdown(summary_table(results))
+    if len(results) > 1:
+        print('\nsummary\n' + text(summary_table(results)))
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(f'*{command}*\n\n' + '\n'.join(md))
+        Path(args.markdown).write_text(f'*{command}*\n\n**summary**\n\n{summary}\n\n' + '\n'.join(md))
+    for doc in args.update_docs:
+        new = summary_block(doc, summary)
+        tmp = Path(doc).with_name(Path(doc).name + '.tmp')
+        tmp.write_text(new)
+        os.replace(tmp, doc)
+        print(f'summary table written into {doc}')
     if args.contact_sheet:
         contact_sheet(photos, results, all_images, args.contact_sheet)
         print(f'contact sheet: {args.contact_sheet}')

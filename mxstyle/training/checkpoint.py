@@ -108,9 +108,12 @@ def latest_checkpoint(run_dir):
     return complete[-1] if complete else None
 
 
-def load_checkpoint(path, generator, trainer=None, ctx=None):
-    """Load weights (and optimizer states) from a checkpoint folder; returns its state dict."""
-    state = read_checkpoint(path)
+def load_checkpoint(path, generator, trainer=None, ctx=None, state=None):
+    """Load weights (and optimizer states) from a checkpoint folder; returns its state dict.
+
+    ``state``: the folder's ``read_checkpoint`` result when the caller already has it (the files
+    are then not hashed a second time)."""
+    state = read_checkpoint(path) if state is None else state
     path = Path(path)
     generator.load_parameters(str(path / GENERATOR_FILE), ctx=ctx)
     if trainer is not None:

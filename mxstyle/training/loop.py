@@ -279,7 +279,7 @@ def _init_from(options, generator, trainer, ctx):
     arch = state["run"]["arch"]
     if arch != options.arch:
         raise ConfigError(f"--init-from {source} holds a {arch} generator, not {options.arch}")
-    ckpt.load_checkpoint(folder, generator, trainer, ctx=ctx)
+    ckpt.load_checkpoint(folder, generator, trainer, ctx=ctx, state=state)
     trainer.set_learning_rate(options.lr)  # the loaded optimizer state carries the source run's
     return dict(checkpoint=str(folder.resolve()), step=state["step"],
                 generator_sha256=state["files"][ckpt.GENERATOR_FILE])

@@ -85,6 +85,10 @@ def test_a_run_writes_log_plot_previews_and_keeps_two_checkpoints(tmp_path, data
     assert [p.name for p in ckpt.complete_checkpoints(run)] == ["step-000004", "step-000006"]
     assert ckpt.latest_checkpoint(run).name == "step-000006"
     assert json.loads((run / "config.json").read_text())["arch"] == "johnson"
+    # keep_checkpoints=0 keeps every one (to compare a run's checkpoints afterwards)
+    every = tmp_path / "every"
+    train(options(dataset, every, random_vgg_file, steps=6, checkpoint_every=2, keep_checkpoints=0))
+    assert [p.name for p in ckpt.complete_checkpoints(every)] == ["step-000002", "step-000004", "step-000006"]
 
 
 def test_an_existing_run_is_not_overwritten_and_resume_checks_options(tmp_path, dataset, random_vgg_file):
@@ -166,6 +170,7 @@ def test_a_checkpoint_from_before_the_saturation_penalty_resumes_without_it(tmp_
     (dict(arch="unet"), "johnson"), (dict(saturation_weight=-1.0), "saturation-weight"),
     (dict(steps=0), "steps"), (dict(image_size=30), "multiple"),
     (dict(lr=0), "lr"), (dict(style_layers=("relu9_1",)), "relu9_1"),
+    (dict(keep_checkpoints=-1), "keep-checkpoints"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, dataset, random_vgg_file, bad, match):
     with pytest.raises(ConfigError, match=match):

@@ -35,6 +35,8 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints, metavar="N",
+                   help="checkpoints kept on disk, the newest (default %(default)s; 0: every one)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--init-from", default=None, metavar="RUN",
                    help="start from the generator (and Adam state) of another run's newest checkpoint, or of a "
@@ -66,6 +68,7 @@ def main(argv=None):
         style_layers=tuple(args.style_layers), init_from=args.init_from,
         style_layer_weights=args.style_layer_weights, lr=args.lr, seed=args.seed,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, resume=args.resume,
+        keep_checkpoints=args.keep_checkpoints,
         workers=args.workers, preview=args.preview, vgg_weights=args.vgg_weights,
         progress=not args.no_progress)
     result = train(options)

@@ -48,7 +48,8 @@ def _write_text_atomic(path, text):
 
 
 def save_checkpoint(run_dir, step, generator, trainer, state, keep=2):
-    """Write checkpoint ``step`` atomically; keep the newest ``keep`` ones. Returns its folder."""
+    """Write checkpoint ``step`` atomically; keep the newest ``keep`` ones (0: keep every one).
+    Returns its folder."""
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:06d}"
@@ -67,7 +68,7 @@ def save_checkpoint(run_dir, step, generator, trainer, state, keep=2):
     os.rename(tmp, final)
     _fsync(root)
     _write_text_atomic(root / "latest", name + "\n")
-    for old in complete_checkpoints(run_dir)[:-keep]:
+    for old in complete_checkpoints(run_dir)[:-keep] if keep > 0 else ():
         shutil.rmtree(old, ignore_errors=True)
     return final
 

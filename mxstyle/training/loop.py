@@ -49,7 +49,7 @@ class TrainOptions:
     preview_size: int = 512
     vgg_weights: str = "imagenet"
     progress: bool = True
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 2  # the newest N checkpoints stay on disk; 0 keeps every one
 
     def validate(self):
         for name in ("steps", "batch_size", "image_size", "style_size", "checkpoint_every", "log_every"):
@@ -60,6 +60,8 @@ class TrainOptions:
             raise ConfigError(f"lr must be > 0, not {self.lr}")
         if not self.saturation_weight >= 0:
             raise ConfigError(f"saturation-weight must be >= 0, not {self.saturation_weight}")
+        if not (isinstance(self.keep_checkpoints, int) and self.keep_checkpoints >= 0):
+            raise ConfigError(f"keep-checkpoints must be an integer >= 0, not {self.keep_checkpoints!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0, not {self.workers}")
         from ..models import get_model, check_input_shape

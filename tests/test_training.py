@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import mxnet as mx
@@ -135,8 +136,12 @@ def test_init_from_starts_a_new_run_from_another_runs_generator(tmp_path, datase
     base = tmp_path / "base"
     train(options(dataset, base, random_vgg_file, steps=4))
     tuned = tmp_path / "tuned"
-    train(options(dataset, tuned, random_vgg_file, steps=1, lr=1e-12, saturation_weight=5.0, init_from=str(base)))
+    # a changed loss is allowed but warned about: Adam's moments belong to the old loss
+    with pytest.warns(RuntimeWarning, match=r"loss differs .*saturation_weight: 1000.0 -> 5.0"):
+        train(options(dataset, tuned, random_vgg_file, steps=1, lr=1e-12, saturation_weight=5.0,
+                      init_from=str(base)))
     state = json.loads((tuned / "config.json").read_text())
+    assert state["init_from"]["loss_changes"] == ["saturation_weight: 1000.0 -> 5.0"]
     source = ckpt.read_checkpoint(ckpt.latest_checkpoint(base))
     assert state["init_from"]["step"] == 4
     assert state["init_from"]["generator_sha256"] == source["files"]["generator.params"]
@@ -148,6 +153,12 @@ def test_init_from_starts_a_new_run_from_another_runs_generator(tmp_path, datase
     train(options(dataset, tuned, random_vgg_file, steps=2, lr=1e-12, saturation_weight=5.0,
                   init_from=str(base), resume=True))
     assert json.loads((tuned / "config.json").read_text())["init_from"]["step"] == 4
+    # the same loss (a new lr is not part of it): no warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(options(dataset, tmp_path / "same", random_vgg_file, steps=1, lr=5e-4, init_from=str(base)))
+    assert not [w for w in caught if "loss differs" in str(w.message)]
+    assert json.loads((tmp_path / "same" / "config.json").read_text())["init_from"]["loss_changes"] == []
     with pytest.raises(ConfigError, match="not a training run"):
         train(options(dataset, tmp_path / "x", random_vgg_file, init_from=str(tmp_path / "nothing")))
     with pytest.raises(ConfigError, match="johnson generator, not johnson_lite"):

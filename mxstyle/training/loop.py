@@ -283,8 +283,24 @@ def _init_from(options, generator, trainer, ctx):
         raise ConfigError(f"--init-from {source} holds a {arch} generator, not {options.arch}")
     ckpt.load_checkpoint(folder, generator, trainer, ctx=ctx, state=state)
     trainer.set_learning_rate(options.lr)  # the loaded optimizer state carries the source run's
+    changed = _loss_changes(state["run"], options)
+    if changed:
+        warnings.warn(
+            f"--init-from {source}: the loss differs from the one that run trained on ({', '.join(changed)}). "
+            "Adam's moments were estimated for that loss, so the first updates can be many times --lr "
+            "(measured: switching langlois to the Gatys objective raised its style loss 10x in 17 steps); "
+            "for a new objective start a new run", RuntimeWarning, stacklevel=3)
     return dict(checkpoint=str(folder.resolve()), step=state["step"],
-                generator_sha256=state["files"][ckpt.GENERATOR_FILE])
+                generator_sha256=state["files"][ckpt.GENERATOR_FILE], loss_changes=changed)
+
+
+def _loss_changes(source_run, options):
+    """``"name: old -> new"`` for every loss setting of ``options`` that differs from the run state
+    ``source_run`` (a checkpoint's ``run`` record)."""
+    old = dict(source_run["loss_config"], saturation_weight=dict(LEGACY_OPTIONS, **source_run["options"])[
+        "saturation_weight"])
+    new = dict(options.loss_config().to_dict(), saturation_weight=options.saturation_weight)
+    return [f"{k}: {old.get(k)} -> {new[k]}" for k in sorted(new) if _norm(old.get(k)) != _norm(new[k])]
 
 
 def _norm(value):

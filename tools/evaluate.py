@@ -72,7 +72,8 @@ def parse_args(argv):
     p.add_argument('--contact-sheet', metavar='FILE', help='photos x styles image (.jpg or .png)')
     p.add_argument('--update-card', action='store_true', help="write the summary into each model's model.json")
     p.add_argument('--update-docs', nargs='+', metavar='FILE', default=[],
-                   help='rewrite the summary table between the evaluate.py markers of these Markdown files')
+                   help='rewrite the summary table between the evaluate.py markers of these Markdown files '
+                        '(it lists the models of this run only)')
     args = p.parse_args(argv)
     if args.photos is None:
         if not DEFAULT_PHOTOS.is_dir():

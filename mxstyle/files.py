@@ -1,5 +1,7 @@
 """Small file helpers shared by the stages (no heavy imports)."""
 import hashlib
+import os
+from pathlib import Path
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -9,3 +11,21 @@ def sha256_file(path, chunk=1 << 20):
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def fsync_path(path):
+    """Flush a file (or a folder's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path, text):
+    """Replace ``path`` with ``text`` by write-then-rename: a kill leaves the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    fsync_path(tmp)
+    os.replace(tmp, path)

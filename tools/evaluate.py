@@ -28,7 +28,6 @@ README's numbers are this tool's output.
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -357,6 +356,7 @@ def contact_sheet(photos, results, all_images, path, cell=320, gap=6):
 
 def update_card(result, command):
     from mxstyle.export.card import CARD_FILE
+    from mxstyle.files import write_text_atomic
 
     path = Path(result['dir']) / CARD_FILE
     card = json.loads(path.read_text())
@@ -364,14 +364,13 @@ def update_card(result, command):
     card['evaluation'] = dict(s, command=command, photo_files=[r['photo'] for r in result['rows']],
                               per_photo=[{k: r[k] for k in ('photo', 'ratio', 'style_gatys_iters', 'int8') if k in r}
                                          for r in result['rows']])
-    tmp = path.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(card, indent=1) + '\n')
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(card, indent=1) + '\n')
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mxstyle import weights
+    from mxstyle.files import write_text_atomic
     from mxstyle.quality import GatysCache
     from mxstyle.runtime import list_available_models
 
@@ -405,17 +404,15 @@ def main(argv=None):
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(dict(command=command, results=results), indent=1))
-    summary = markdown(summary_table(results))
+    summary_rows = summary_table(results)
+    summary = markdown(summary_rows)
     if len(results) > 1:
-        print('\nsummary\n' + text(summary_table(results)))
+        print('\nsummary\n' + text(summary_rows))
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(f'*{command}*\n\n**summary**\n\n{summary}\n\n' + '\n'.join(md))
     for doc in args.update_docs:
-        new = summary_block(doc, summary)
-        tmp = Path(doc).with_name(Path(doc).name + '.tmp')
-        tmp.write_text(new)
-        os.replace(tmp, doc)
+        write_text_atomic(doc, summary_block(doc, summary))
         print(f'summary table written into {doc}')
     if args.contact_sheet:
         contact_sheet(photos, results, all_images, args.contact_sheet)

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import MxstyleError
-from ..files import sha256_file
+from ..files import fsync_path, sha256_file, write_text_atomic
 
 STATE_FILE = "state.json"
 GENERATOR_FILE = "generator.params"
@@ -30,21 +30,6 @@ class CheckpointError(MxstyleError):
 
 def checkpoint_dir(run_dir):
     return Path(run_dir) / "checkpoints"
-
-
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_text_atomic(path, text):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    _fsync(tmp)
-    os.replace(tmp, path)
 
 
 def save_checkpoint(run_dir, step, generator, trainer, state, keep=2):
@@ -61,13 +46,13 @@ def save_checkpoint(run_dir, step, generator, trainer, state, keep=2):
     record = dict(state, step=step, files={f: sha256_file(tmp / f) for f in (GENERATOR_FILE, TRAINER_FILE)})
     (tmp / STATE_FILE).write_text(json.dumps(record, indent=1))
     for f in (GENERATOR_FILE, TRAINER_FILE, STATE_FILE):
-        _fsync(tmp / f)
+        fsync_path(tmp / f)
     final = root / name
     if final.exists():  # the same step saved again (e.g. a resumed run): replace it
         shutil.rmtree(final)
     os.rename(tmp, final)
-    _fsync(root)
-    _write_text_atomic(root / "latest", name + "\n")
+    fsync_path(root)
+    write_text_atomic(root / "latest", name + "\n")
     for old in complete_checkpoints(run_dir)[:-keep] if keep > 0 else ():
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -20,8 +20,8 @@ from mxstyle.training.graph import build_training_graph, default_train_config  #
 
 pytestmark = pytest.mark.filterwarnings('ignore:Please import `csr_matrix`:DeprecationWarning')
 
-# the built-in generators (other test modules register throw-away ones)
-MODELS = [name for name in ('johnson', 'johnson_lite', 'texture_net') if name in list_models()]
+# every registered generator (a throw-away one registered by another test module is not built in)
+MODELS = [name for name in list_models() if not name.startswith('test_')]
 
 
 def _generator(name, seed=0):
@@ -59,12 +59,22 @@ class _Wrapper(nn.HybridBlock):
             return self.generator(x)
 
 
-def _output_and_grads(name, fast, hybridize):
+def _output_and_grads(name, fast, hybridize, nudge=False):
+    """Output and parameter gradients of generator ``name`` on fixed images.
+
+    ``nudge=True`` moves every input pixel by one float32 ulp (a fixed random sign each): the
+    reference computed on that input shows how far float32 rounding alone can move the result
+    of this very computation on this CPU (kernels and summation orders differ between AVX2 and
+    AVX-512, and oneDNN picks its algorithms per machine).
+    """
     net = _generator(name)
     block = _Wrapper(net, fast)
     if hybridize:
         block.hybridize(static_alloc=True, static_shape=True)
     x = _images()
+    if nudge:
+        signs = np.random.RandomState(7).choice([-1.0, 1.0], x.shape).astype(np.float32)
+        x = mx.nd.array(np.nextafter(x.asnumpy(), np.inf * signs))
     weights = mx.nd.array(np.random.RandomState(1).randn(*x.shape).astype(np.float32))
     with autograd.record():  # training mode: BatchNorm normalizes with batch statistics
         y = block(x)
@@ -74,26 +84,39 @@ def _output_and_grads(name, fast, hybridize):
     return y.asnumpy(), grads
 
 
+# How many times the rounding noise of the reference itself a difference may be. Measured: the
+# training formulation differs from MXNet's layers by 0.5-0.8x that noise (AVX-512 and AVX2),
+# while a real error (a gradient that does not flow, a wrong normalization) is many times it.
+NOISE_FACTOR = 4.0
+
+
+def _worst_excess(test, ref, nudged):
+    """Largest ratio, over the whole gradient and each parameter, of ``|test - ref|`` to the
+    allowed difference: ``NOISE_FACTOR`` times ``|nudged - ref|`` (L2 norms), plus 1e-6 of the
+    whole gradient's norm for tensors whose rounding noise happens to be tiny. A value above 1
+    fails."""
+    keys = sorted(ref)
+    flat = {name: np.concatenate([g[k].ravel() for k in keys]) for name, g in
+            (('test', test), ('ref', ref), ('nudged', nudged))}
+    floor = 1e-6 * np.linalg.norm(flat['ref'])
+    pairs = [(flat['test'], flat['ref'], flat['nudged'])]
+    pairs += [(test[k], ref[k], nudged[k]) for k in keys]
+    return max(np.linalg.norm(t - r) / (NOISE_FACTOR * np.linalg.norm(n - r) + floor)
+               for t, r, n in pairs)
+
+
 @pytest.mark.parametrize('hybridize', [True, False], ids=['hybridized', 'imperative'])
 @pytest.mark.parametrize('name', MODELS)
 def test_same_output_and_gradients_as_mxnet_layers(name, hybridize):
     y_ref, g_ref = _output_and_grads(name, fast=False, hybridize=hybridize)
+    y_nudged, g_nudged = _output_and_grads(name, fast=False, hybridize=hybridize, nudge=True)
     y_fast, g_fast = _output_and_grads(name, fast=True, hybridize=hybridize)
-    # outputs lie in [0, 255]: the same to 1e-4 of that range
-    np.testing.assert_allclose(y_fast / 255.0, y_ref / 255.0, rtol=0, atol=1e-4)
     assert g_fast.keys() == g_ref.keys()
-    flat_ref = np.concatenate([g_ref[k].ravel() for k in sorted(g_ref)])
-    flat_fast = np.concatenate([g_fast[k].ravel() for k in sorted(g_ref)])
-    cosine = flat_fast @ flat_ref / (np.linalg.norm(flat_fast) * np.linalg.norm(flat_ref))
-    assert cosine > 1 - 1e-6
-    # Compared against the largest gradient: a conv bias right before an instance norm has a zero
-    # gradient in exact arithmetic (its computed value is rounding noise). texture_net normalizes
-    # 2x2 maps and is ill-conditioned at initialization: a 1e-6 relative change of its input moves
-    # its gradients by 5e-2 of the largest one, so float rounding alone gives about 5e-4 there.
-    scale = max(np.abs(g).max() for g in g_ref.values())
-    tolerance = 2e-3 if name == 'texture_net' else 1e-5
-    for key in g_ref:
-        np.testing.assert_allclose(g_fast[key], g_ref[key], rtol=1e-3, atol=tolerance * scale, err_msg=key)
+    # outputs lie in [0, 255]; the float32 noise of a 0-255 output is at least 255 * 2^-23 * 16
+    output_noise = max(np.abs(y_nudged - y_ref).max(), 255.0 * 2.0 ** -19)
+    assert np.abs(y_fast - y_ref).max() <= NOISE_FACTOR * output_noise
+    assert _worst_excess(g_fast, g_ref, g_nudged) <= 1.0
+
 
 
 @pytest.mark.parametrize('name', MODELS)

@@ -29,12 +29,11 @@ import cv2
 import numpy as np
 
 from mxstyle.errors import ConfigError, ImageError, MxstyleError
-from mxstyle.io import DEFAULT_MAX_PIXELS, read_image, resize
+from mxstyle.io import DEFAULT_MAX_PIXELS, READ_EXTENSIONS, read_image, resize
 
-__all__ = ["IMAGE_EXTENSIONS", "SkippedImageWarning", "list_images", "PhotoDataset",
+__all__ = ["SkippedImageWarning", "list_images", "PhotoDataset",
            "BatchLoader"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # Leading words of the RNG seeds. numpy's SeedSequence pads with zeros, so [s, e] and
 # [s, e, 0] would give the same stream; a distinct first word keeps the streams apart.
 _PERM, _SAMPLE = 0x5045524D, 0x53414D50
@@ -53,10 +52,10 @@ def list_images(folder) -> list:
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [os.path.join(root, f) for f in files
-                  if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+                  if not f.startswith(".") and os.path.splitext(f)[1].lower() in READ_EXTENSIONS]
     if not found:
         raise ConfigError(f"no images in {folder!r} (looked recursively for "
-                          f"{', '.join(IMAGE_EXTENSIONS)} files)")
+                          f"{', '.join(READ_EXTENSIONS)} files)")
     return sorted(found)
 
 

@@ -3,20 +3,24 @@
 Every image inside mxstyle is an ``H x W x 3`` float32 numpy array, RGB order, values in
 [0, 255]. :func:`read_image` turns any supported input into that form; :func:`write_image`
 and :func:`encode_image` turn it back into a file. Decoding is done by OpenCV
-(``cv2.imdecode``), which reads JPEG, PNG, WebP, BMP, TIFF and a few more.
+(``cv2.imdecode``: JPEG, PNG, WebP, BMP, TIFF), and by Pillow for what OpenCV cannot read:
+GIF (the first frame), AVIF, HEIC/HEIF (phone cameras' format, with the optional
+``pillow-heif`` package: ``pip install "mxstyle[heif]"``) and Pillow's other formats.
 
-Around OpenCV this module adds what it does not do for us:
+Around the decoders this module adds what they do not do for us:
 
 * EXIF orientation. We decode with ``IMREAD_UNCHANGED`` (to keep alpha and 16-bit samples),
   which ignores EXIF, so the Orientation tag is parsed here and applied with numpy.
 * A pixel limit checked from the file header *before* decoding, so that a small file
   announcing a huge image (a "decompression bomb") is refused without allocating it.
 * Truncation checks: OpenCV may silently return a half-gray image for a cut JPEG.
-* One clear :class:`~mxstyle.errors.ImageError` naming the source for every bad input.
+* One clear :class:`~mxstyle.errors.ImageError` naming the source for every bad input, which
+  tells a damaged file (a format we read, whose content is broken) from an unsupported one.
 """
 
 from __future__ import annotations
 
+import io as _bytes_io
 import os
 import re
 import secrets
@@ -30,7 +34,7 @@ import numpy as np
 from mxstyle.errors import ConfigError, ImageError
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "WRITE_EXTENSIONS", "read_image", "write_image", "encode_image",
+    "DEFAULT_MAX_PIXELS", "READ_EXTENSIONS", "SUPPORTED_FORMATS", "WRITE_EXTENSIONS", "read_image", "write_image", "encode_image",
     "to_tensor", "from_tensor", "resize_max_side", "resize",
 ]
 
@@ -39,6 +43,16 @@ DEFAULT_MAX_PIXELS = 100_000_000
 
 #: File extensions :func:`write_image` and :func:`encode_image` know how to write.
 WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+#: File extensions taken for images when a folder is searched (training photos, batches).
+READ_EXTENSIONS = WRITE_EXTENSIONS + (".gif", ".avif", ".heic", ".heif")
+
+#: What :func:`read_image` reads, as said in its error messages.
+SUPPORTED_FORMATS = ("JPEG, PNG, WebP, BMP, TIFF, GIF (first frame), AVIF, HEIC/HEIF (with the "
+                     "pillow-heif package) and the other formats Pillow opens (PPM, TGA, ICO, ...)")
+
+# Formats OpenCV does not decode (GIF only in some builds): straight to Pillow.
+_PILLOW_FORMATS = ("GIF", "HEIF", "AVIF")
 
 
 # --------------------------------------------------------------------------- reading
@@ -93,22 +107,56 @@ def _decode(data: bytes, name: str, max_pixels: Optional[int]) -> np.ndarray:
     if probe.complete is False:
         raise ImageError(f"{name}: truncated {probe.fmt} file (the end of the image is "
                          "missing); the file is incomplete or damaged")
-    try:
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        decoded = None
+    decoded = None
+    if probe.fmt not in _PILLOW_FORMATS:
+        try:
+            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            decoded = None
     if decoded is None:
-        if probe.fmt is None:
-            raise ImageError(f"{name}: not an image, or an unsupported format "
-                             "(JPEG, PNG, WebP, BMP and TIFF are supported)")
-        raise ImageError(f"{name}: cannot decode this {probe.fmt} file; it is damaged "
-                         "or uses a feature OpenCV does not support")
+        return _decode_with_pillow(data, name, probe.fmt, max_pixels)
     _check_pixels(decoded.shape[1::-1], name, max_pixels)  # formats without a parsed header
     if decoded.dtype.kind == "f":  # float image files (TIFF, EXR, HDR) hold values in [0, 1]
         decoded = decoded.astype(np.float32) * 255.0
     image = _normalize(decoded, name, bgr=True)
     # OpenCV's TIFF decoder already applies the orientation tag itself.
     return image if probe.fmt == "TIFF" else _apply_orientation(image, probe.orientation)
+
+
+def _decode_with_pillow(data: bytes, name: str, fmt: Optional[str],
+                        max_pixels: Optional[int]) -> np.ndarray:
+    """Decode what OpenCV cannot; ``fmt`` is the format the header showed (None: unknown)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if fmt == "HEIF" and not _heif_opener_registered():
+        raise ImageError(f"{name}: HEIC/HEIF images need the optional pillow-heif package: "
+                         'pip install "mxstyle[heif]" (or pip install pillow-heif)')
+    try:
+        im = Image.open(_bytes_io.BytesIO(data))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        if fmt is None:
+            raise ImageError(f"{name}: not an image, or an unsupported format; supported: "
+                             f"{SUPPORTED_FORMATS}") from None
+        raise ImageError(f"{name}: cannot decode this {fmt} file; it is damaged or "
+                         f"incomplete ({e})") from None
+    _check_pixels(im.size, name, max_pixels)  # the header is read, the pixels are not yet
+    try:
+        im.load()  # the first frame of an animation
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise ImageError(f"{name}: cannot decode this {fmt or im.format} file; it is damaged "
+                         f"or incomplete ({e})") from None
+    im.filename = name  # for the messages of _from_pil
+    return _from_pil(im, None)
+
+
+def _heif_opener_registered() -> bool:
+    """Make Pillow open HEIC/HEIF through pillow-heif, when it is installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()  # idempotent
+    return True
 
 
 def _check_pixels(size, name: str, max_pixels: Optional[int]) -> None:
@@ -221,6 +269,12 @@ def _probe(data: bytes) -> _Probe:
             return _Probe("BMP", (abs(w), abs(h)))  # negative height = stored top-down
         if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
             return _Probe("GIF", struct.unpack("<HH", data[6:10]))
+        if data[4:8] == b"ftyp":  # ISO base media file: the brands say HEIF or AVIF
+            brands = {data[i:i + 4] for i in range(8, min(len(data), 8 + struct.unpack(">I", data[:4])[0]), 4)}
+            if brands & {b"avif", b"avis"}:
+                return _Probe("AVIF")
+            if brands & {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}:
+                return _Probe("HEIF")
     except struct.error:  # header shorter than it claims: let the decoder have its say
         pass
     return _Probe(None)

@@ -1,4 +1,4 @@
-"""tools/evaluate.py and mxstyle.quality: the losses against numpy, the Gatys cache, the command
+"""mxstyle.evaluation, its command (tools/evaluate.py) and mxstyle.quality: the losses against numpy, the Gatys cache, the command
 line's tables, card update and contact sheet (random VGG weights, a tiny random model)."""
 import json
 import subprocess
@@ -153,17 +153,9 @@ def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_f
     assert "curve" in json.loads(first_json.read_text())
 
 
-def _evaluate_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("evaluate_tool", ROOT / "tools" / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_equivalent_iterations_interpolates_the_style_curve():
-    ev = _evaluate_module()
+    from mxstyle import evaluation as ev
+
     curve = [dict(iter=0, style=1000.0), dict(iter=10, style=100.0), dict(iter=20, style=10.0)]
     assert ev.equivalent_iterations(curve, 2000.0) == 0.0       # the photo itself is already there
     assert ev.equivalent_iterations(curve, 100.0) == 10.0

@@ -248,13 +248,9 @@ def test_cli_bad_path_prints_one_error_line_and_exits_2(tmp_path):
 
 
 def test_cli_exports_a_run_folder(run, tmp_path, capsys):
-    import importlib.util
-
     from mxstyle import cli
+    from mxstyle.cli import export as tool
 
-    spec = importlib.util.spec_from_file_location("export_tool", ROOT / "tools" / "export.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     out = tmp_path / "m"
     assert cli.run(tool.main, [str(run / "run"), "--name", "m", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out

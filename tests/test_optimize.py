@@ -105,8 +105,7 @@ def test_bad_image_is_an_image_error(tmp_path, painting):
 
 
 def test_command_line_writes_image_history_and_plot(tmp_path, photo, painting, random_vgg_file):
-    sys.path.insert(0, str(ROOT / "tools"))
-    import optimize as tool
+    from mxstyle.cli import optimize as tool
 
     io.write_image(tmp_path / "photo.png", photo)
     io.write_image(tmp_path / "painting.png", painting)

@@ -23,7 +23,7 @@ __all__ = ['ModelError', 'CARD_FILE', 'DEFAULT_MODEL', 'model_search_paths', 'li
            'resolve_model_dir', 'load_card', 'file_path', 'load_verified', 'verify_file', 'sha256_file',
            'ROLES']
 
-#: The model ``Stylizer()`` loads when given no name (shipped in the repository's ``models/``).
+#: The model ``Stylizer()`` loads when given no name (one of the shipped models).
 DEFAULT_MODEL = 'langlois'
 
 #: Backend -> precision -> the card roles it needs.
@@ -37,15 +37,26 @@ ROLES = {
 
 
 def model_search_paths():
-    """Folders searched for a model given by name: ``$MXSTYLE_MODELS`` (``os.pathsep``-separated)
-    first, then the repository's ``models/`` folder next to the package."""
+    """Folders searched for a model given by name, in order:
+
+    1. ``$MXSTYLE_MODELS`` (``os.pathsep``-separated folders of model folders);
+    2. the shipped models: inside an installed package ``mxstyle/shipped_models/`` (setup.py puts
+       the repository's ``models/`` there), in a source checkout (or an editable install) the
+       repository's ``models/`` folder itself.
+    """
     import mxstyle
 
     paths = []
     env = os.environ.get('MXSTYLE_MODELS')
     if env:
         paths += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-    paths.append(Path(mxstyle.__file__).resolve().parents[1] / 'models')
+    package = Path(mxstyle.__file__).resolve().parent
+    installed = package / 'shipped_models'
+    checkout = package.parent / 'models'
+    if installed.is_dir():
+        paths.append(installed)
+    elif (package.parent / 'setup.py').is_file() and checkout.is_dir():  # not site-packages/models
+        paths.append(checkout)
     return paths
 
 

@@ -1,0 +1,104 @@
+"""``mxstyle evaluate``: measure the quality of style models against Gatys optimization.
+
+    mxstyle evaluate --model langlois --photos PHOTO_DIR
+    mxstyle evaluate --photos PHOTO_DIR --update-card \\
+        --json docs/evaluation/results.json --markdown docs/evaluation/tables.md \\
+        --contact-sheet docs/images/contact_sheet.jpg
+
+(``python tools/evaluate.py`` is the same command.) What is measured: :mod:`mxstyle.evaluation`.
+``--cached-gatys-only`` computes no Gatys reference and gives ratios only for the photos that
+already have one, to redo tables and contact sheets without those minutes. ``--update-card``
+writes the summary into each model's ``model.json``; the contact sheet shows every photo in every
+style. ``--update-docs FILE`` rewrites the summary table between the evaluate.py markers of a
+Markdown file, so the README's numbers are this tool's output.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+def parse_args(argv, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--model', nargs='+', default=None, help='model names or folders (default: every shipped model)')
+    p.add_argument('--photos', required=True, help='folder of photos (searched recursively)')
+    p.add_argument('--limit', type=int, default=None, help='use only the first N photos (sorted by name)')
+    p.add_argument('--size', type=int, default=512, help='longest side of the photos (default 512)')
+    p.add_argument('--gatys-iters', type=int, default=300, help='L-BFGS iterations of the reference (default 300)')
+    p.add_argument('--no-gatys', action='store_true', help='only the models\' own losses, no reference')
+    p.add_argument('--cached-gatys-only', action='store_true',
+                   help='compute no Gatys reference: use those already cached (photos without one get no ratio)')
+    p.add_argument('--gatys-curves', action='store_true',
+                   help='recompute cached Gatys references that have no loss curve (older cache entries)')
+    p.add_argument('--vgg-weights', default='imagenet',
+                   help='a VGG16 .params file (default: the cached ImageNet weights, fetched on first use)')
+    p.add_argument('--cache', default=None, help='Gatys cache folder (default $MXSTYLE_HOME/gatys)')
+    p.add_argument('--json', metavar='FILE', help='all numbers, per photo')
+    p.add_argument('--markdown', metavar='FILE', help='the tables as Markdown')
+    p.add_argument('--contact-sheet', metavar='FILE', help='photos x styles image (.jpg or .png)')
+    p.add_argument('--update-card', action='store_true', help="write the summary into each model's model.json")
+    p.add_argument('--update-docs', nargs='+', metavar='FILE', default=[],
+                   help='rewrite the summary table between the evaluate.py markers of these Markdown files '
+                        '(it lists the models of this run only)')
+    args = p.parse_args(argv)
+    return args
+
+
+def main(argv=None, prog=None):
+    args = parse_args(argv, prog)
+    from .. import evaluation as ev
+    from .. import weights
+    from ..files import write_text_atomic
+    from ..quality import GatysCache
+    from ..runtime import list_available_models
+
+    options = ev.EvaluationOptions(size=args.size, gatys_iters=args.gatys_iters, no_gatys=args.no_gatys,
+                                   cached_gatys_only=args.cached_gatys_only, gatys_curves=args.gatys_curves,
+                                   vgg_weights=args.vgg_weights)
+    models = args.model or list_available_models()
+    if not models:
+        raise ConfigError('no models to evaluate: export one (mxstyle export) or give --model')
+    photos = ev.find_photos(args.photos, args.limit)
+    for doc in args.update_docs:
+        ev.summary_block(doc)
+    cache = GatysCache(args.cache or weights.mxstyle_home() / 'gatys')
+    command = 'mxstyle evaluate ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    results, all_images, md = [], {}, []
+    for model in models:
+        result, images = ev.evaluate_model(model, photos, options, cache)
+        results.append(result)
+        all_images[result['name']] = images
+        rows = ev.model_table(result)
+        s = result['summary']
+        title = f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px'
+        if s['gatys_photos']:
+            if s['gatys_photos'] < s['photos']:
+                title += f' (Gatys reference on {s["gatys_photos"]} of them)'
+            title += (f', model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= '
+                      f'{ev.GOAL_RATIO}, int8 >= {ev.GOAL_PSNR:.0f} dB): {"met" if s["goal_met"] else "not met"}')
+        else:
+            title += ': the model\'s losses only (no Gatys reference)'
+        print('\n' + title + '\n' + ev.text(rows))
+        md += [f'**{title}**', '', ev.markdown(rows), '']
+        if args.update_card:
+            ev.update_card(result, command)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(dict(command=command, results=results), indent=1))
+    summary_rows = ev.summary_table(results)
+    summary = ev.markdown(summary_rows)
+    if len(results) > 1:
+        print('\nsummary\n' + ev.text(summary_rows))
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(f'*{command}*\n\n**summary**\n\n{summary}\n\n' + '\n'.join(md))
+    for doc in args.update_docs:
+        write_text_atomic(doc, ev.summary_block(doc, summary))
+        print(f'summary table written into {doc}')
+    if args.contact_sheet:
+        ev.contact_sheet(photos, results, all_images, args.contact_sheet)
+        print(f'contact sheet: {args.contact_sheet}')
+    return 0

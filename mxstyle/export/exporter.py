@@ -276,7 +276,7 @@ def _export_into(tmp, ckpt, state, arch, name, out_dir, *, int8, calib_dir, cali
     worst = max(onnx_diffs.values())
     if not worst < ONNX_TOLERANCE:
         raise ExportError(f"the ONNX model's output differs from MXNet's by {worst:.3g} on the 0-255 scale "
-                          f"(> {ONNX_TOLERANCE}) at {onnx_diffs}; an operator exports wrongly (see DESIGN.md, "
+                          f"(> {ONNX_TOLERANCE}) at {onnx_diffs}; an operator exports wrongly (see docs/design.md, "
                           "export pitfalls)")
     log(f"ONNX opset {OPSET}: {onnx_file} (onnxruntime vs MXNet max abs diff {worst:.2g})")
 

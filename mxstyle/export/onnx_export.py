@@ -1,6 +1,6 @@
 """MXNet symbol + params -> ONNX (opset 13, dynamic batch / height / width), and its checks.
 
-What ``mx.onnx.export_model`` leaves to fix (DESIGN.md, export pitfalls):
+What ``mx.onnx.export_model`` leaves to fix (docs/design.md, ONNX export pitfalls):
 
 - it declares the newest opset the installed onnx knows (23 with onnx 1.18), although its
   translations are written for opset 12/13: we call its converter with ``opset_version=13``

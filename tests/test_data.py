@@ -44,16 +44,16 @@ def _assert_same(a, b):
 # ---------------------------------------------------------------------------- listing
 
 def test_list_images_recursive_sorted_and_filtered(tmp_path):
-    for name in ["b.JPG", "a.png", "sub/deep/c.Tiff", "sub/d.webp", "e.jpeg", "f.BMP"]:
+    for name in ["b.JPG", "a.png", "sub/deep/c.Tiff", "sub/d.webp", "e.jpeg", "f.BMP", "g.gif", "h.HEIC"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    for name in ["notes.txt", "g.gif", ".hidden.png", ".cache/h.png", "noext"]:
+    for name in ["notes.txt", "i.pdf", ".hidden.png", ".cache/h.png", "noext"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     found = list_images(tmp_path)
     assert found == sorted(found)
     assert [os.path.relpath(p, tmp_path) for p in found] == [
-        "a.png", "b.JPG", "e.jpeg", "f.BMP", os.path.join("sub", "d.webp"),
+        "a.png", "b.JPG", "e.jpeg", "f.BMP", "g.gif", "h.HEIC", os.path.join("sub", "d.webp"),
         os.path.join("sub", "deep", "c.Tiff")]
 
 

@@ -101,9 +101,9 @@ def main(spec_path):
     if spec.get('peak'):
         print(json.dumps(measure_peak(threads)), flush=True)
     if spec.get('train_sizes') or spec.get('gatys_sizes'):
-        from mxstyle import weights
+        from mxstyle import files, weights
 
-        cached = (weights.mxstyle_home() / weights.PARAMS_FILE).is_file()
+        cached = (files.mxstyle_home() / weights.PARAMS_FILE).is_file()
         vgg_weights = 'imagenet' if cached else None
         note = 'ImageNet VGG16' if cached else 'random VGG16 weights (ImageNet not cached; same cost)'
         for size in spec.get('train_sizes') or []:

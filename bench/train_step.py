@@ -47,7 +47,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from mxstyle import io, weights  # noqa: E402
+from mxstyle import files, io, weights  # noqa: E402
 from mxstyle.models import get_model  # noqa: E402
 from mxstyle.training.graph import build_training_graph, default_train_config  # noqa: E402
 from machine import ISA_FLAGS, cpuinfo  # noqa: E402
@@ -105,7 +105,7 @@ class OtherLoad:
 # --- inputs ---------------------------------------------------------------------------------
 
 def vgg_weights_choice():
-    path = weights.mxstyle_home() / weights.PARAMS_FILE
+    path = files.mxstyle_home() / weights.PARAMS_FILE
     return ("imagenet", "ImageNet (cached)") if path.is_file() else (None, "random (ImageNet not cached)")
 
 

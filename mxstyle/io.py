@@ -23,7 +23,6 @@ from __future__ import annotations
 import io as _bytes_io
 import os
 import re
-import secrets
 import struct
 import sys
 from typing import NamedTuple, Optional, Tuple
@@ -32,6 +31,7 @@ import cv2
 import numpy as np
 
 from mxstyle.errors import ConfigError, ImageError
+from mxstyle.files import write_bytes_atomic
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "READ_EXTENSIONS", "SUPPORTED_FORMATS", "WRITE_EXTENSIONS", "read_image", "write_image", "encode_image",
@@ -438,25 +438,8 @@ def write_image(path, image, *, quality: int = 95) -> None:
     path = os.fspath(path)
     ext = _check_extension(os.path.splitext(path)[1], path)
     data = encode_image(image, ext, quality)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
     try:
-        os.makedirs(folder, exist_ok=True)
-        # os.open with mode 0o666 lets the umask decide the permissions, as for open().
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
+        write_bytes_atomic(path, data)
     except OSError as e:
         raise ImageError(f"{path}: cannot write file ({e.strerror or e})") from None
 

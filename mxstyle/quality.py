@@ -24,6 +24,7 @@ import numpy as np
 
 from . import io
 from .errors import ImageError
+from .files import write_text_atomic
 from .losses import gram_matrix
 from .vgg import load_vgg16
 
@@ -106,6 +107,4 @@ class GatysCache:
     def put(self, key, info, image):
         self.folder.mkdir(parents=True, exist_ok=True)
         io.write_image(self.folder / f'{key}.png', image)
-        tmp = self.folder / f'{key}.json.tmp'
-        tmp.write_text(json.dumps(info, indent=1))
-        tmp.replace(self.folder / f'{key}.json')
+        write_text_atomic(self.folder / f'{key}.json', json.dumps(info, indent=1))

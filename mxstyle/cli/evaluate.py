@@ -50,7 +50,7 @@ def parse_args(argv, prog=None):
 def main(argv=None, prog=None):
     args = parse_args(argv, prog)
     from .. import evaluation as ev
-    from .. import weights
+    from .. import files
     from ..files import write_text_atomic
     from ..quality import GatysCache
     from ..runtime import list_available_models
@@ -64,7 +64,7 @@ def main(argv=None, prog=None):
     photos = ev.find_photos(args.photos, args.limit)
     for doc in args.update_docs:
         ev.summary_block(doc)
-    cache = GatysCache(args.cache or weights.mxstyle_home() / 'gatys')
+    cache = GatysCache(args.cache or files.mxstyle_home() / 'gatys')
     command = 'mxstyle evaluate ' + ' '.join(argv if argv is not None else sys.argv[1:])
     results, all_images, md = [], {}, []
     for model in models:

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import MxstyleError
-from ..files import fsync_path, sha256_file, write_text_atomic
+from ..files import rename_into_place, sha256_file, write_text_atomic
 
 STATE_FILE = "state.json"
 GENERATOR_FILE = "generator.params"
@@ -45,13 +45,8 @@ def save_checkpoint(run_dir, step, generator, trainer, state, keep=2):
     trainer.save_states(str(tmp / TRAINER_FILE))
     record = dict(state, step=step, files={f: sha256_file(tmp / f) for f in (GENERATOR_FILE, TRAINER_FILE)})
     (tmp / STATE_FILE).write_text(json.dumps(record, indent=1))
-    for f in (GENERATOR_FILE, TRAINER_FILE, STATE_FILE):
-        fsync_path(tmp / f)
     final = root / name
-    if final.exists():  # the same step saved again (e.g. a resumed run): replace it
-        shutil.rmtree(final)
-    os.rename(tmp, final)
-    fsync_path(root)
+    rename_into_place(tmp, final)  # the same step saved again (a resumed run) replaces the old one
     write_text_atomic(root / "latest", name + "\n")
     for old in complete_checkpoints(run_dir)[:-keep] if keep > 0 else ():
         shutil.rmtree(old, ignore_errors=True)

@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 from .. import io
 from ..errors import ConfigError, ImageError
-from ..files import sha256_file
+from ..files import sha256_file, write_text_atomic
 from . import checkpoint as ckpt
 from .guards import OutputGuards, check_finite
 from .graph import DEFAULT_SATURATION_WEIGHT, TRAIN_CONTENT_LAYERS, TRAIN_STYLE_LAYERS, default_train_config
@@ -194,7 +194,7 @@ def train(options, *, on_alert=None):
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "previews").mkdir(exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(run_state, indent=1, default=str))
+    write_text_atomic(run_dir / "config.json", json.dumps(run_state, indent=1, default=str))
     log_path = run_dir / "log.jsonl"
     history = _read_log(log_path, start)
     log_path.write_text("".join(json.dumps(r) + "\n" for r in history))  # drop steps after the checkpoint

@@ -16,7 +16,6 @@ when the weights are not cached.
 """
 
 import json
-import os
 import statistics
 import sys
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'bench'))
 
 import mxstyle  # noqa: E402,F401  (sets OMP_NUM_THREADS before mxnet loads)
+from mxstyle.system import usable_cpus  # noqa: E402
 import numpy as np  # noqa: E402
 
 from timing import run_times  # noqa: E402
@@ -97,7 +97,7 @@ def measure_gatys(size, repeats, vgg_weights):
 
 def main(spec_path):
     spec = json.loads(Path(spec_path).read_text())
-    threads = spec.get('threads') or len(os.sched_getaffinity(0))
+    threads = spec.get('threads') or usable_cpus()
     if spec.get('peak'):
         print(json.dumps(measure_peak(threads)), flush=True)
     if spec.get('train_sizes') or spec.get('gatys_sizes'):

@@ -4,6 +4,8 @@ import os
 import platform
 from importlib import metadata
 
+from mxstyle.system import usable_cpus
+
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 
 
@@ -28,7 +30,7 @@ def _version(dist):
 
 def machine_info():
     model, flags = cpuinfo()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cpus()
     versions = {name: _version(dist) for name, dist in (
         ("mxnet", "mxnet"), ("onnxruntime", "onnxruntime"), ("opencv", "opencv-python-headless"),
         ("torch", "torch"), ("numpy", "numpy"))}

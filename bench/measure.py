@@ -15,7 +15,6 @@ comparison.
 """
 
 import json
-import os
 import resource
 import statistics
 import sys
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import mxstyle  # noqa: E402,F401  (sets OMP_NUM_THREADS before mxnet loads)
+from mxstyle.system import usable_cpus  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mxstyle import io  # noqa: E402
@@ -68,12 +68,12 @@ class Engine:
             sys.path.insert(0, str(ROOT / 'bench'))
             from torch_eager import TorchEagerNet
 
-            from mxstyle.runtime import card as cards
+            from mxstyle import model_folder as cards
 
             card = cards.load_card(model_dir)
             self.stride = int(card['stride'])
             self.net = TorchEagerNet(cards.load_verified(model_dir, card, 'onnx_fp32'),
-                                     threads=threads or len(os.sched_getaffinity(0)))
+                                     threads=threads or usable_cpus())
             self.flops_per_pixel = card.get('flops_per_pixel')
             self.stylizer = None
         else:

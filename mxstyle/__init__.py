@@ -18,12 +18,13 @@ __version__ = "0.1.0"
 import os as _os
 import sys as _sys
 
-# MXNet's OpenMP pool otherwise uses one thread on some virtual machines (measured here: a
-# training step took 17 s with the default, 9 s with two threads on 2 cores). It must be set
-# before mxnet is first imported; a value the user set is kept.
+from .system import usable_cpus as _usable_cpus
+
+# OMP_NUM_THREADS: MXNet's OpenMP pool otherwise uses one thread on some virtual machines (a
+# training step 1.9x slower; README, "Threads"). It must be set before mxnet is first imported;
+# a value the user set is kept.
 if "mxnet" not in _sys.modules:
-    _os.environ.setdefault("OMP_NUM_THREADS", str(len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity")
-                                                  else (_os.cpu_count() or 1)))
+    _os.environ.setdefault("OMP_NUM_THREADS", str(_usable_cpus()))
 
 from .errors import ConfigError, ImageError, MxstyleError, WeightsError  # noqa: F401
 
@@ -37,7 +38,7 @@ def __getattr__(name):
 
         return Stylizer
     if name == "list_models":
-        from .runtime.card import list_available_models
+        from .model_folder import list_available_models
 
         return list_available_models
     raise AttributeError(f"module 'mxstyle' has no attribute {name!r}")

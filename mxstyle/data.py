@@ -28,6 +28,7 @@ import warnings
 import cv2
 import numpy as np
 
+from mxstyle.checks import is_integer
 from mxstyle.errors import ConfigError, ImageError, MxstyleError
 from mxstyle.io import DEFAULT_MAX_PIXELS, READ_EXTENSIONS, read_image, resize
 
@@ -76,10 +77,9 @@ class PhotoDataset:
             self.paths = [os.fspath(p) for p in folder_or_paths]
             if not self.paths:
                 raise ConfigError("PhotoDataset needs at least one image path")
-        if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \
-                or image_size < 1:
+        if not is_integer(image_size) or image_size < 1:
             raise ConfigError(f"image_size must be a positive integer, got {image_size!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        if not is_integer(seed) or seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
         lo, hi = (float(v) for v in scale)
         if not 1.0 <= lo <= hi:  # below 1 the shorter side could not hold the crop
@@ -195,8 +195,7 @@ class BatchLoader:
                  workers: int = 2, prefetch: int = 2, on_skip=None):
         for name, value, low in (("batch_size", batch_size, 1), ("start_step", start_step, 0),
                                  ("workers", workers, 0), ("prefetch", prefetch, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < low:
+            if not is_integer(value) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
         self.dataset, self.batch_size, self.step = dataset, int(batch_size), int(start_step)
         self.on_skip, self._reported, self._procs = on_skip, set(), []

@@ -87,7 +87,7 @@ def geomean(values):
 
 
 def style_image_of(model_dir, card):
-    from .runtime import card as cards
+    from . import model_folder as cards
 
     if 'style_image' not in card.get('files', {}):
         raise ConfigError(f'{model_dir}: the model has no style image (style.jpg) to measure the style '
@@ -104,7 +104,7 @@ def evaluate_model(model, photos, args: EvaluationOptions, cache):
     from .files import sha256_file
     from .quality import QualityMeter, blown_out, psnr
     from .runtime import Stylizer
-    from .runtime import card as cards
+    from . import model_folder as cards
 
     model_dir = cards.resolve_model_dir(model)
     card = cards.load_card(model_dir)
@@ -255,7 +255,7 @@ def model_table(result):
 def summary_table(results):
     """One row per model, the default model first: its ratios to Gatys, Gatys iterations, int8
     fidelity and blown-out share."""
-    from .runtime import DEFAULT_MODEL
+    from .model_folder import DEFAULT_MODEL
 
     head = ('model', 'photos (with Gatys reference)', 'content relu2_2', 'content relu4_2', 'style',
             'style = Gatys at iteration (median)', 'int8 PSNR dB, mean (min)', 'blown out %, mean')
@@ -293,7 +293,7 @@ def contact_sheet(photos, results, all_images, path, cell=320, gap=6):
     import numpy as np
 
     from . import io
-    from .runtime import card as cards
+    from . import model_folder as cards
 
     def scaled(img, box_h):
         h, w = img.shape[:2]
@@ -322,7 +322,7 @@ def contact_sheet(photos, results, all_images, path, cell=320, gap=6):
 
 
 def update_card(result, command):
-    from .export.card import CARD_FILE
+    from .model_folder import CARD_FILE
     from .files import write_text_atomic
 
     path = Path(result['dir']) / CARD_FILE

@@ -30,6 +30,7 @@ from typing import NamedTuple, Optional, Tuple
 import cv2
 import numpy as np
 
+from mxstyle.checks import is_integer
 from mxstyle.errors import ConfigError, ImageError
 from mxstyle.files import write_bytes_atomic
 
@@ -400,8 +401,7 @@ def encode_image(image, ext: str = ".png", quality: int = 95) -> bytes:
     ``quality`` (1-100) is used by JPEG and WebP. Values are clipped and rounded.
     """
     ext = _check_extension(ext, "encode_image")
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
-            or not 1 <= quality <= 100:
+    if not is_integer(quality) or not 1 <= quality <= 100:
         raise ConfigError(f"quality must be an integer from 1 to 100, got {quality!r}")
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -484,8 +484,7 @@ def resize_max_side(img: np.ndarray, max_side: Optional[int]) -> np.ndarray:
     """
     if max_side is None:
         return img
-    if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) \
-            or max_side < 1:
+    if not is_integer(max_side) or max_side < 1:
         raise ConfigError(f"max_side must be a positive integer or None, got {max_side!r}")
     h, w = img.shape[:2]
     scale = max_side / max(h, w)

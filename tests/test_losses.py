@@ -95,7 +95,8 @@ def test_perceptual_loss_weights_and_gradients(perceptual, photo, painting):
     grad = noisy.grad.asnumpy()
     assert np.isfinite(grad).all() and np.abs(grad).max() > 0
     # the tv term is its weight times the plain TV of the image
-    assert tv.asscalar() == pytest.approx(0.5 * losses.TVLoss()(noisy).asscalar(), rel=1e-5)
+    # (two means over ~9e3 terms: another summation order may differ by sqrt(N) float32 ulps)
+    assert tv.asscalar() == pytest.approx(0.5 * losses.TVLoss()(noisy).asscalar(), rel=1e-4)
 
 
 def test_perceptual_loss_refuses_a_mismatched_vgg():

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from float_noise import allowed, output_noise
 
 mx = pytest.importorskip('mxnet')
 
@@ -94,13 +95,14 @@ def test_shape_range_and_hybridize(name):
         assert y.min() >= 0.0 and y.max() <= 255.0
     x = _image(64, 96, seed=1)
     y_imperative = net(x).asnumpy()
+    noise = output_noise(lambda a: net(mx.nd.array(a)).asnumpy(), x.asnumpy())
     net.hybridize()
     y_hybrid = net(x).asnumpy()
-    np.testing.assert_allclose(y_hybrid, y_imperative, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(y_hybrid, y_imperative, rtol=0, atol=allowed(noise))
     # batch > 1 works and images are independent (instance norm, no batch statistics)
     xb = mx.nd.concat(x, _image(64, 96, seed=2), dim=0)
     yb = net(xb).asnumpy()
-    np.testing.assert_allclose(yb[:1], y_hybrid, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(yb[:1], y_hybrid, rtol=0, atol=allowed(noise))
 
 
 @pytest.mark.parametrize('name', MODELS)
@@ -134,7 +136,8 @@ def test_export_and_symbolblock_imports(name, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')   # "Cannot decide type for ... data": harmless
         block = mx.gluon.SymbolBlock.imports(sym_file, ['data'], params_file)
-    np.testing.assert_allclose(block(x).asnumpy(), y, rtol=0, atol=1e-4)
+    noise = output_noise(lambda a: net(mx.nd.array(a)).asnumpy(), x.asnumpy())
+    np.testing.assert_allclose(block(x).asnumpy(), y, rtol=0, atol=allowed(noise))
 
 
 def _strip_initializer_inputs(model):
@@ -177,7 +180,9 @@ def test_onnx_export_runs_in_onnxruntime(name, tmp_path):
         got = sess.run(None, {'data': xx.asnumpy()})[0]
         want = net(xx).asnumpy()
         assert got.shape == want.shape == (1, 3, hh, ww)
-        assert np.abs(got - want).max() < 1e-2, (hh, ww, np.abs(got - want).max())
+        noise = max(output_noise(lambda a: sess.run(None, {'data': a})[0], xx.asnumpy()),
+                    output_noise(lambda a: net(mx.nd.array(a)).asnumpy(), xx.asnumpy()))
+        assert np.abs(got - want).max() <= allowed(noise, floor=1e-4), (hh, ww, np.abs(got - want).max(), noise)
 
 
 # --------------------------------------------------------------------------------------- shapes

@@ -26,7 +26,8 @@ def run(content, style, **kwargs):
 
 def assert_non_increasing(history):
     values = [h["loss"] for h in history]
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(values, values[1:])), values
+    # slack: a float32 loss over ~4e4 terms is evaluated to about sqrt(4e4) ulps = 2e-5
+    assert all(b <= a * (1 + 1e-5) for a, b in zip(values, values[1:])), values
 
 
 def test_lbfgs_loss_falls_monotonically(photo, painting):

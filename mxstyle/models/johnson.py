@@ -27,6 +27,9 @@ JOHNSON_SPECS = {
     'johnson': dict(channels=(32, 64, 128), res_blocks=5, outer_kernel=9),
     # 16/32/64 channels, 3 residual blocks: 0.28 M parameters, 66.2 kFLOP per pixel (4.6x fewer).
     'johnson_lite': dict(channels=(16, 32, 64), res_blocks=3, outer_kernel=9),
+    # Designed for CPU inference: a third stride-2 stage puts the residual blocks at 1/8
+    # resolution, 3x3 outer convs and 8 full-resolution channels (docs/design.md, "CPU-first").
+    'johnson_s8': dict(channels=(8, 16, 32, 64), res_blocks=3, outer_kernel=3),
 }
 
 
@@ -95,6 +98,12 @@ def _build(arch, **kwargs):
 def johnson(**kwargs):
     """Johnson et al. 2016 generator: 32/64/128 channels, 5 residual blocks, stride 4."""
     return _build('johnson', **kwargs)
+
+
+@register_model
+def johnson_s8(**kwargs):
+    """Stride-8 Johnson generator for CPUs: 8/16/32/64 channels, 3 residual blocks, 3x3 outer convs."""
+    return _build('johnson_s8', **kwargs)
 
 
 @register_model

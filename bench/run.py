@@ -100,7 +100,7 @@ def _run_script(script, spec, timeout):
 
 def plan_engines(card, backends, precisions):
     """[(backend, precision)] to measure for a model card, and [(engine, why skipped)]."""
-    from mxstyle.runtime.card import ROLES
+    from mxstyle.runtime import ROLES
 
     chosen, skipped = [], []
     for backend, precision in ENGINES:
@@ -124,7 +124,7 @@ def measure_model(model, args, log):
     """Every latency record of one model, with PSNR against the reference filled in."""
     from mxstyle.quality import psnr
     from mxstyle.runtime import Stylizer
-    from mxstyle.runtime import card as cards
+    from mxstyle import model_folder as cards
 
     model_dir = cards.resolve_model_dir(model)
     card = cards.load_card(model_dir)
@@ -398,7 +398,7 @@ def main(argv=None):
         notes.append('PyTorch eager skipped: torch is not installed (pip install -e ".[torch]")')
 
     if args.train_sizes or args.gatys_sizes:
-        from mxstyle.runtime import card as cards
+        from mxstyle import model_folder as cards
 
         arch = cards.load_card(cards.resolve_model_dir(models[0])).get('arch')
         log(f'  training step ({arch}) and Gatys iteration costs ...')

@@ -28,7 +28,7 @@ import warnings
 import cv2
 import numpy as np
 
-from mxstyle.checks import is_integer
+from mxstyle.values import is_integer
 from mxstyle.errors import ConfigError, ImageError, MxstyleError
 from mxstyle.io import DEFAULT_MAX_PIXELS, READ_EXTENSIONS, read_image, resize
 

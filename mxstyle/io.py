@@ -30,7 +30,7 @@ from typing import NamedTuple, Optional, Tuple
 import cv2
 import numpy as np
 
-from mxstyle.checks import is_integer
+from mxstyle.values import is_integer
 from mxstyle.errors import ConfigError, ImageError
 from mxstyle.files import write_bytes_atomic
 

@@ -9,7 +9,7 @@ import pytest
 import mxstyle
 from mxstyle.runtime import DEFAULT_MODEL, PREFERENCE, Stylizer
 from mxstyle.runtime.backends import backend_available
-from mxstyle.runtime.card import ROLES
+from mxstyle.runtime import ROLES
 from tiny_model import photo
 
 MODELS = Path(__file__).resolve().parents[1] / "models"

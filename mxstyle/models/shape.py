@@ -1,6 +1,7 @@
 """Input-size rules of the generators."""
 
 from ..errors import ConfigError
+from ..values import round_up
 
 __all__ = ['check_input_shape']
 
@@ -24,7 +25,7 @@ def check_input_shape(net, height, width):
         raise ConfigError(
             'generator %s needs height and width that are multiples of %d, got %d x %d; '
             'pad or crop the image to %d x %d' % (name, stride, h, w,
-                                                  -(-h // stride) * stride, -(-w // stride) * stride))
+                                                  round_up(h, stride), round_up(w, stride)))
     if h < min_size or w < min_size:
         raise ConfigError('generator %s needs images of at least %d x %d pixels, got %d x %d'
                           % (name, min_size, min_size, h, w))

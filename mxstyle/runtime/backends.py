@@ -2,10 +2,10 @@
 
 Every backend runs a generator on ``1 x 3 x H x W`` float32 RGB [0, 255] arrays (H and W multiples
 of the model's stride) and returns the same layout. Backends that support tiling
-(``supports_tiling``) also run the derived graphs of :mod:`mxstyle.runtime.onnx_graphs` (or their
-MXNet equivalents built here): ``run_stats`` (whole-image instance-norm statistics),
-``run_fixed`` (the generator with given statistics) and ``run_moments`` (per-tile sums that add up
-to full-resolution statistics).
+(``supports_tiling``) also run the derived graphs that :mod:`mxstyle.runtime.onnx_graphs` and
+:mod:`mxstyle.runtime.mxnet_graphs` build: ``run_stats`` (whole-image instance-norm statistics),
+``run_fixed`` (the generator with given statistics), ``run_stage`` (one stage of it) and
+``run_stage_moments`` (per-tile sums that add up to whole-image statistics).
 
 Thread safety: ``run*`` may be called from many threads at once. onnxruntime sessions are
 thread-safe for ``run()``; MXNet's cached graphs and OpenCV's ``dnn.Net`` are not, so those calls
@@ -20,7 +20,9 @@ import warnings
 
 import numpy as np
 
-from .card import ModelError
+from . import mxnet_graphs, onnx_graphs
+from ..model_folder import ModelError
+from .tiling import Stage
 
 __all__ = ['BACKENDS', 'backend_available', 'OnnxRuntimeBackend', 'MXNetBackend', 'OpenCVBackend']
 
@@ -99,7 +101,6 @@ class OnnxRuntimeBackend(_Backend):
         self.tiling_note = None
         try:
             import onnx
-            from . import onnx_graphs
 
             self._proto = onnx.load_from_string(onnx_bytes)
             info = onnx_graphs.receptive_field(self._proto)
@@ -143,8 +144,6 @@ class OnnxRuntimeBackend(_Backend):
     # -- stages
 
     def _plan_stages(self, info):
-        from . import onnx_graphs
-
         fixed = self._fixed
         position = {}
         for i, node in enumerate(fixed.graph.node):
@@ -212,9 +211,6 @@ class OnnxRuntimeBackend(_Backend):
 
     def _stage(self, index, start, start_jump, end, end_jump, norms, channels, dtype, last=False,
                start_dtype=np.float32):
-        from . import onnx_graphs
-        from .tiling import Stage
-
         rel = onnx_graphs.receptive_field(self._fixed, start=start)
         tensors = [end] + [n.input for n in norms]
         radius = max(rel[t][1] for t in tensors)
@@ -228,8 +224,6 @@ class OnnxRuntimeBackend(_Backend):
         return stage
 
     def _stage_session(self, stage, norm=None):
-        from . import onnx_graphs
-
         key = ('stage', stage.index, None if norm is None else norm.index)
 
         def build():
@@ -266,8 +260,6 @@ class OnnxRuntimeBackend(_Backend):
         return s1.astype(np.float64), m2.astype(np.float64)
 
     def run_stats(self, x):
-        from . import onnx_graphs
-
         sess, _ = self._derived_session('stats', lambda: onnx_graphs.stats_model(self._proto))
         names = [n for layer in self.norms for n in (layer.tag + '_mean', layer.tag + '_var')]
         res = sess.run(names, {self.input_name: x})
@@ -314,74 +306,6 @@ class OpenCVBackend(_Backend):
 
 # ------------------------------------------------------------------------------------- MXNet
 
-class _MXNorm:
-    """An instance-norm layer of an MXNet symbol graph (same fields as onnx_graphs.NormInfo)."""
-
-    def __init__(self, index, node_index, channels, eps, gamma, beta, jump):
-        self.index, self.node_index = index, node_index
-        self.channels, self.eps, self.gamma, self.beta, self.jump = channels, eps, gamma, beta, jump
-
-    @property
-    def tag(self):
-        return 'norm%d' % self.index
-
-
-def _tuple_attr(text, default):
-    if text is None:
-        return default
-    return tuple(int(v) for v in str(text).strip('()[] ').split(',') if v.strip() and v.strip() != 'None')
-
-
-def _mx_kernel_stride(node):
-    """Kernel, stride and dilation of a convolution-like MXNet node (also inside subgraphs)."""
-    attrs = node.get('attrs') or node.get('attr') or node.get('param') or {}
-    if 'kernel' in attrs:
-        if attrs.get('global_pool') in ('True', 'true', '1'):
-            raise ValueError('global pooling in %s' % node['name'])
-        kernel = _tuple_attr(attrs['kernel'], (1, 1))
-        stride = _tuple_attr(attrs.get('stride'), (1,) * len(kernel)) or (1,) * len(kernel)
-        dilate = _tuple_attr(attrs.get('dilate'), (1,) * len(kernel)) or (1,) * len(kernel)
-        return kernel, stride, dilate, node['op'] == 'Deconvolution'
-    for sub in node.get('subgraphs', []):
-        for inner in sub.get('nodes', []):
-            found = _mx_kernel_stride(inner)
-            if found is not None:
-                return found
-    return None
-
-
-def mx_receptive_field(nodes, input_name='data'):
-    """``{node index: (jump, radius)}`` for an MXNet symbol JSON node list (see
-    :func:`mxstyle.runtime.onnx_graphs.receptive_field`)."""
-    info = {}
-    for idx, node in enumerate(nodes):
-        if node['op'] == 'null':
-            if node['name'] == input_name:
-                info[idx] = (1.0, 0.0)
-            continue
-        srcs = [info[i[0]] for i in node['inputs'] if i[0] in info]
-        if not srcs:
-            continue
-        jump = min(s[0] for s in srcs)
-        radius = max(s[1] for s in srcs)
-        attrs = node.get('attrs') or node.get('attr') or node.get('param') or {}
-        ks = _mx_kernel_stride(node)
-        if node['op'] in ('UpSampling', '_contrib_BilinearResize2D'):
-            radius += jump
-            jump /= float(attrs.get('scale', 2))
-        elif ks is not None:
-            kernel, stride, dilate, transposed = ks
-            reach = max(((k - 1) // 2 if k % 2 else k - 1) * d for k, d in zip(kernel, dilate))
-            if transposed:
-                radius += (reach + 1) * jump
-                jump /= max(stride)
-            else:
-                radius += reach * jump
-                jump *= max(stride)
-        info[idx] = (jump, radius)
-    return info
-
-
 class MXNetBackend(_Backend):
     """MXNet inference of an exported symbol + params pair (fp32 or int8), on the CPU.
 
@@ -418,9 +342,9 @@ class MXNetBackend(_Backend):
         self._block('plain')  # fail early if the graph cannot be built
         self.tiling_note = None
         try:
-            self._analyse()
-            from .tiling import Stage
-
+            info = mxnet_graphs.receptive_field(self._graph, self.input_name)
+            self.receptive_radius = int(math.ceil(info[self._graph['heads'][0][0]][1]))
+            self.norms = mxnet_graphs.norm_layers(self._graph, self._params, self.input_name)
             self.stages = [Stage(0, self.input_name, 'output', 1, 1, self.norms, self.stride,
                                  self.receptive_radius, last=True)]
             self.supports_tiling = True
@@ -428,87 +352,10 @@ class MXNetBackend(_Backend):
             self.tiling_note = 'tiling unavailable for this graph (%s); it runs untiled' % exc
             self.supports_tiling = False
 
-    def _analyse(self):
-        nodes = self._graph['nodes']
-        info = mx_receptive_field(nodes, self.input_name)
-        self.receptive_radius = int(math.ceil(info[self._graph['heads'][0][0]][1]))
-        norms = []
-        for idx, node in enumerate(nodes):
-            if node['op'] != 'InstanceNorm':
-                continue
-            attrs = node.get('attrs') or node.get('attr') or node.get('param') or {}
-            gamma = self._params[nodes[node['inputs'][1][0]]['name']].asnumpy().astype(np.float64)
-            beta = self._params[nodes[node['inputs'][2][0]]['name']].asnumpy().astype(np.float64)
-            jump = info[node['inputs'][0][0]][0]
-            if jump < 1 or jump != int(jump):
-                raise ValueError('instance norm %s at a fractional stride' % node['name'])
-            norms.append(_MXNorm(len(norms), idx, gamma.size, float(attrs.get('eps', 1e-3)),
-                                 gamma.ravel(), beta.ravel(), int(jump)))
-        self.norms = norms
-
-    # -- graph building
-
-    def _out_name(self, entry):
-        node = self._graph['nodes'][entry[0]]
-        if node['op'] == 'null':
-            return node['name']
-        return node['name'] + '_output' + (str(entry[1]) if entry[1] else '')
-
-    def _norm_input(self, sym, norm):
-        entry = self._graph['nodes'][norm.node_index]['inputs'][0]
-        return sym.get_internals()[self._out_name(entry)]
-
-    def _stats_symbol(self):
-        mx = self._mx
-        outs = [self._sym]
-        for norm in self.norms:
-            x = self._norm_input(self._sym, norm)
-            mean = mx.sym.mean(x, axis=(2, 3), keepdims=True)
-            var = mx.sym.mean(mx.sym.square(mx.sym.broadcast_sub(x, mean)), axis=(2, 3), keepdims=True)
-            outs += [mean, var]
-        return mx.sym.Group(outs)
-
     def _fixed_symbol(self):
-        """JSON surgery: every InstanceNorm -> broadcast_add(broadcast_mul(x, a), b)."""
-        if 'fixed_sym' in self._blocks:
-            return self._blocks['fixed_sym']
-        old = self._graph['nodes']
-        new, remap = [], {}
-
-        def add(node):
-            new.append(node)
-            return len(new) - 1
-
-        by_index = {norm.node_index: norm for norm in self.norms}
-        for idx, node in enumerate(old):
-            node = dict(node)
-            node['inputs'] = [[remap[i[0]], i[1], 0] for i in node['inputs']]
-            norm = by_index.get(idx)
-            if norm is None:
-                remap[idx] = add(node)
-                continue
-            a = add({'op': 'null', 'name': norm.tag + '_a', 'inputs': []})
-            b = add({'op': 'null', 'name': norm.tag + '_b', 'inputs': []})
-            mul = add({'op': 'broadcast_mul', 'name': node['name'] + '_fixmul',
-                       'inputs': [node['inputs'][0], [a, 0, 0]]})
-            remap[idx] = add({'op': 'broadcast_add', 'name': node['name'],
-                              'inputs': [[mul, 0, 0], [b, 0, 0]]})
-        graph = {'nodes': new, 'arg_nodes': [i for i, n in enumerate(new) if n['op'] == 'null'],
-                 'heads': [[remap[h[0]], h[1], 0] for h in self._graph['heads']],
-                 'attrs': self._graph.get('attrs', {})}
-        self._blocks['fixed_sym'] = self._mx.sym.load_json(json.dumps(graph))
+        if 'fixed_sym' not in self._blocks:  # the fixed and moments blocks share it
+            self._blocks['fixed_sym'] = mxnet_graphs.fixed_symbol(self._graph, self.norms)
         return self._blocks['fixed_sym']
-
-    def _moments_symbol(self, norm):
-        mx = self._mx
-        x = self._norm_input(self._fixed_symbol(), norm)
-        mask = mx.sym.var('moment_mask')
-        masked = mx.sym.broadcast_mul(x, mask)
-        s1 = mx.sym.sum(masked, axis=(0, 2, 3), keepdims=True)
-        tile_mean = mx.sym.broadcast_div(s1, mx.sym.sum(mask))
-        dev = mx.sym.broadcast_mul(mx.sym.broadcast_sub(x, tile_mean), mask)
-        m2 = mx.sym.sum(mx.sym.square(dev), axis=(0, 2, 3))
-        return mx.sym.Group([mx.sym.reshape(s1, shape=(-1,)), m2])
 
     def _block(self, kind):
         with self._lock:
@@ -518,11 +365,12 @@ class MXNetBackend(_Backend):
             if kind == 'plain':
                 sym = self._sym
             elif kind == 'stats':
-                sym = self._stats_symbol()
+                sym = mxnet_graphs.stats_symbol(self._sym, self._graph, self.norms)
             elif kind == 'fixed':
                 sym = self._fixed_symbol()
             else:
-                sym = self._moments_symbol(self.norms[kind[1]])
+                sym = mxnet_graphs.moments_symbol(self._fixed_symbol(), self._graph,
+                                                  self.norms[kind[1]])
             inputs = [n for n in sym.list_inputs() if n == self.input_name or n == 'moment_mask'
                       or (n.startswith('norm') and n.endswith(('_a', '_b')))]
             with warnings.catch_warnings():

@@ -8,7 +8,8 @@ finite neighbourhood (its receptive field), and tiles with a margin wider than t
 exactly the untiled result. What is here:
 
 * :func:`receptive_field` -- stride and receptive-field radius of every tensor, from the graph's
-  convolutions, pools and resizes (an upper bound);
+  convolutions, pools and resizes (an upper bound; the per-layer rule is in
+  :mod:`~mxstyle.runtime.receptive_field`);
 * :func:`norm_layers` -- the ``InstanceNormalization`` layers, their affine weights and strides;
 * :func:`fixed_model` -- every ``InstanceNormalization(X, scale, B)`` replaced by
   ``X * norm{i}_a + norm{i}_b`` with ``a = scale / sqrt(var + eps)`` and ``b = B - mean * a`` fed
@@ -24,6 +25,8 @@ exactly the untiled result. What is here:
 """
 
 import numpy as np
+
+from . import receptive_field as field
 
 __all__ = ['NormInfo', 'norm_layers', 'receptive_field', 'stats_model', 'fixed_model',
            'cut_tensors', 'stage_model', 'image_input']
@@ -93,13 +96,12 @@ def receptive_field(model, start=None):
     whose spatial effect is not known.
     """
     consts = _constants(model)
-    info = {start or image_input(model): (1.0, 0.0)}
+    info = {start or image_input(model): field.START}
     for node in model.graph.node:
         srcs = [info[n] for n in node.input if n in info]
         if not srcs:
             continue  # not computed from the start tensor
-        jump = min(s[0] for s in srcs)
-        radius = max(s[1] for s in srcs)
+        here = field.merge(srcs)
         op = node.op_type
         if op in ('Conv', 'QLinearConv', 'ConvInteger', 'AveragePool', 'MaxPool',
                   'QLinearAveragePool', 'ConvTranspose'):
@@ -110,17 +112,9 @@ def receptive_field(model, start=None):
                 if weight is None:
                     raise ValueError('cannot tell the kernel size of %s node %s' % (op, node.name))
                 kernel = weight.shape[2:]
-            strides = _attr(node, 'strides', [1] * len(kernel))
-            dilations = _attr(node, 'dilations', [1] * len(kernel))
-            # an odd kernel reaches (k - 1) / 2 to each side; an even one (pools) is asymmetric:
-            # count its whole width
-            reach = max(((k - 1) // 2 if k % 2 else k - 1) * d for k, d in zip(kernel, dilations))
-            if op == 'ConvTranspose':
-                radius += (reach + 1) * jump
-                jump /= max(strides)
-            else:
-                radius += reach * jump
-                jump *= max(strides)
+            here = field.window(here, kernel, _attr(node, 'strides', [1] * len(kernel)),
+                                _attr(node, 'dilations', [1] * len(kernel)),
+                                transposed=op == 'ConvTranspose')
         elif op in ('Resize', 'Upsample'):
             scales = None
             for name in node.input[1:]:
@@ -129,12 +123,11 @@ def receptive_field(model, start=None):
                     scales = value
             if scales is None:
                 raise ValueError('cannot tell the scale of %s node %s' % (op, node.name))
-            radius += jump  # nearest or linear: at most one source pixel to either side
-            jump /= float(max(scales[2:]))
+            here = field.resize(here, max(scales[2:]))
         elif op not in _POINTWISE:
             raise ValueError('unknown spatial effect of %s node %s' % (op, node.name))
         for out in node.output:
-            info[out] = (jump, radius)
+            info[out] = here
     return info
 
 

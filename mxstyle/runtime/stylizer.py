@@ -11,15 +11,25 @@ import math
 import numpy as np
 
 from .. import io
+from .. import model_folder as cards
 from ..errors import ConfigError
-from . import card as cards
+from ..model_folder import ModelError
+from ..values import round_up
 from . import tiling
 from .backends import BACKENDS, MXNetBackend, OnnxRuntimeBackend, OpenCVBackend, backend_available
-from .card import ModelError
 
-__all__ = ['Stylizer', 'PRECISIONS', 'PREFERENCE', 'DEFAULT_TILE_PIXELS', 'DEFAULT_TILE_SIDE']
+__all__ = ['Stylizer', 'PRECISIONS', 'PREFERENCE', 'ROLES', 'DEFAULT_TILE_PIXELS', 'DEFAULT_TILE_SIDE']
 
 PRECISIONS = ('fp32', 'int8')
+
+#: Backend and precision -> the card roles (:mod:`mxstyle.model_folder`) they load.
+ROLES = {
+    ('onnxruntime', 'fp32'): ('onnx_fp32',),
+    ('onnxruntime', 'int8'): ('onnx_int8',),
+    ('mxnet', 'fp32'): ('mxnet_fp32_symbol', 'mxnet_fp32_params'),
+    ('mxnet', 'int8'): ('mxnet_int8_symbol', 'mxnet_int8_params'),
+    ('opencv', 'fp32'): ('onnx_fp32',),
+}
 
 #: What ``backend="auto", precision="auto"`` tries, fastest first among the backends that tile
 #: (``bench/run.py``, 2 AVX2 cores, ``johnson`` at 1024 px: onnxruntime int8 4.6 s, fp32 6.7 s,
@@ -36,14 +46,6 @@ DEFAULT_TILE_SIDE = 512
 
 _INSTALL = {'onnxruntime': 'pip install onnxruntime', 'mxnet': 'pip install mxnet==1.9.1',
             'opencv': 'pip install "opencv-python-headless<4.12"'}
-
-
-def _has_role(card, role):
-    entry = card['files'].get(role)
-    if not isinstance(entry, dict):
-        return False
-    fidelity = entry.get('fidelity')
-    return not (isinstance(fidelity, dict) and fidelity.get('passed') is False)
 
 
 class Stylizer:
@@ -119,8 +121,8 @@ class Stylizer:
                               'precision="fp32" or another backend')
         reasons = []
         for b, p in wanted:
-            roles = cards.ROLES[(b, p)]
-            missing = [r for r in roles if not _has_role(self.card, r)]
+            # the exporter lists an int8 file only when it passed the fidelity gate
+            missing = [r for r in ROLES[(b, p)] if not isinstance(self.card['files'].get(r), dict)]
             if missing:
                 reasons.append(f'{b} {p}: the model has no {"/".join(missing)} file'
                                + (' (int8 files are exported only when they pass the fidelity '
@@ -137,7 +139,7 @@ class Stylizer:
     def _load(self):
         label = f'model {self.name!r}'
         files = {}
-        for role in cards.ROLES[(self.backend, self.precision)]:
+        for role in ROLES[(self.backend, self.precision)]:
             # the verified bytes are what is loaded: the file cannot change in between
             files[role] = cards.load_verified(self.model_dir, self.card, role)
         if self.backend == 'onnxruntime':
@@ -202,7 +204,7 @@ class Stylizer:
     def padded_size(self, height, width):
         """The size an ``height x width`` image is reflect-padded to before the network."""
         s = self.stride
-        return (max(-(-height // s) * s, 2 * s), max(-(-width // s) * s, 2 * s))
+        return (max(round_up(height, s), 2 * s), max(round_up(width, s), 2 * s))
 
     def will_tile(self, height, width):
         """True if an image of this size (after ``max_side``) is stylized in tiles."""

@@ -40,11 +40,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..values import round_up
+
 __all__ = ['axis_plan', 'TilePlan', 'Stage', 'stylize_exact', 'stylize_approx']
-
-
-def _ceil_to(value, multiple):
-    return -(-int(math.ceil(value)) // multiple) * multiple
 
 
 def axis_plan(length, cell, margin, align):
@@ -78,7 +76,7 @@ class TilePlan:
 
     def __init__(self, height, width, *, align, margin, tile_side, min_cell=0):
         self.height, self.width, self.align = int(height), int(width), int(align)
-        self.margin = _ceil_to(margin, self.align)
+        self.margin = round_up(margin, self.align)
         # never let a core be smaller than the margin (that would spend most work on margins) or
         # than ``min_cell`` (the blend ramps of its two sides must not meet)
         cell = max(int(tile_side) - 2 * self.margin, self.margin, 2 * self.align, int(math.ceil(min_cell)))

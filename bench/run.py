@@ -166,7 +166,7 @@ def measure_model(model, args, log):
                                                                         and mine.is_file()):
                 rec['psnr_vs_fp32'] = None
             else:
-                rec['psnr_vs_fp32'] = round(min(100.0, psnr(np.load(mine), np.load(ref_file))), 2)  # JSON has no inf
+                rec['psnr_vs_fp32'] = round(psnr(np.load(mine), np.load(ref_file), cap=100.0), 2)
         if args.end_to_end:
             auto = Stylizer(model_dir)  # what a user gets by default
             h, w = args.end_to_end

@@ -34,10 +34,12 @@ CONTENT_LAYERS = ('relu2_2', 'relu4_2')
 STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')
 
 
-def psnr(a, b):
-    """Peak signal-to-noise ratio in dB of two 0-255 images (inf when equal)."""
+def psnr(a, b, cap=None):
+    """Peak signal-to-noise ratio in dB of two 0-255 images or batches: inf when they are equal,
+    or at most ``cap`` dB when given (JSON has no inf)."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    value = float('inf') if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return value if cap is None else min(float(cap), value)
 
 
 def _check_same_size(result, photo):

@@ -20,6 +20,7 @@ from mxstyle import io
 from mxstyle.color import rgb_to_yiq
 from mxstyle.errors import ConfigError, ImageError
 from mxstyle.models import get_model
+from mxstyle.quality import psnr
 from mxstyle.runtime import ModelError, Stylizer, list_available_models
 from mxstyle.runtime import tiling
 from tiny_model import export_tiny, photo
@@ -27,11 +28,6 @@ from tiny_model import export_tiny, photo
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "johnson_lite"
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # SymbolBlock / MXNet int8 chatter
-
-
-def psnr(a, b):
-    mse = np.mean((np.asarray(a, np.float64) - b) ** 2)
-    return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ Written into ``out_dir`` (see :mod:`mxstyle.export` for the card)::
     style.jpg                                 with style_image=..., or kept from an earlier export
     model.json                                the model card: every file with its sha256 and size
 
-Everything is written into a temporary folder beside ``out_dir`` and checked there; only then are
-the files moved into ``out_dir`` (a rename when it does not exist yet; otherwise file by file,
-the card last). A failure or interrupt leaves ``out_dir`` as it was.
+The settings are an :class:`~mxstyle.export.options.ExportOptions`. Everything is written into a
+temporary folder beside ``out_dir`` and checked there; only then are the files moved into
+``out_dir`` (a rename when it does not exist yet; otherwise file by file, the card last). A
+failure or interrupt leaves ``out_dir`` as it was.
 """
 import datetime
 import json
@@ -19,19 +20,23 @@ import os
 import re
 import secrets
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 
 from .. import __version__, io
 from ..errors import ConfigError, MxstyleError
-from .card import CARD_FILE, CARD_FORMAT, file_record, read_card, ModelError
+from ..files import fsync_path, fsync_tree, rename_into_place, write_text_atomic
+from ..values import round_up
+from ..model_folder import CARD_FILE, CARD_FORMAT, ModelError, file_record, read_card
 from .onnx_export import INPUT_NAME, OPSET, OUTPUT_NAME, quiet_onnx_deprecations
+from .options import ExportOptions
 
-__all__ = ["ExportError", "export_model", "resolve_checkpoint", "sanitize_options"]
+__all__ = ["ExportError", "ExportOptions", "export_model", "resolve_checkpoint", "sanitize_options"]
 
 STYLE_FILE = "style.jpg"
-INT8_BACKENDS = ("onnxruntime", "mxnet")
 STYLE_MAX_SIDE = 512
 #: onnxruntime vs MXNet on the 0-255 scale. MXNet's own InstanceNorm is the less accurate of the two.
 ONNX_TOLERANCE = 2e-2
@@ -41,6 +46,10 @@ SYMBOL_TOLERANCE = 1e-3
 PATH_OPTIONS = ("style", "data", "preview", "vgg_weights")
 #: Options of a run that say nothing about the model.
 DROPPED_OPTIONS = ("out", "resume", "progress", "workers")
+#: The card's roles and file names of each int8 backend's files (``{name}``: the model name).
+INT8_FILES = {"onnxruntime": (("onnx_int8", "{name}.int8.onnx"),),
+              "mxnet": (("mxnet_int8_symbol", "{name}-int8-symbol.json"),
+                        ("mxnet_int8_params", "{name}-int8-0000.params"))}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -99,12 +108,6 @@ def _check_name(name):
     return name
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
-
-
 def _sample(n, h, w, seed=0):
     """A smooth photo-like batch with a little noise (0-255, NCHW float32)."""
     rng = np.random.RandomState(seed)
@@ -117,268 +120,304 @@ def _sample(n, h, w, seed=0):
     return np.stack(imgs).astype(np.float32)
 
 
-def _round_up(value, stride, minimum):
-    return max(minimum, -(-value // stride) * stride)
+@dataclass
+class _Export:
+    """One export under way: what it exports, where to, and what its steps recorded for the card."""
+
+    name: str
+    out_dir: Path
+    tmp: Path                       # the temporary folder the files are written and checked in
+    ckpt: Path
+    state: dict                     # the checkpoint's state.json
+    calib_dir: Optional[str]        # photos to calibrate int8 on (int8 only)
+    style_pixels: Optional[np.ndarray]
+    log: Callable
+    files: dict = field(default_factory=dict)          # card role -> file record
+    verification: dict = field(default_factory=dict)
+    quantization: Optional[dict] = None
+    style: dict = field(default_factory=dict)          # the card's style source and license
+
+    @property
+    def run(self):
+        return self.state.get("run") or {}
+
+    @property
+    def arch(self):
+        return self.run["arch"]
+
+    @property
+    def prefix(self):
+        """The MXNet fp32 symbol/params prefix inside ``tmp``."""
+        return str(self.tmp / self.name)
 
 
-def _fsync_tree(folder):
-    for entry in Path(folder).iterdir():
-        if entry.is_file():
-            fd = os.open(entry, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def export_model(source, name, out_dir=None, *, int8=False, calib=None, calib_count=16, calib_size=512,
-                 holdout_count=4, min_psnr=35.0, mxnet_calib_mode="naive", int8_backends=INT8_BACKENDS,
-                 style_image=None, style_source=None, style_license=None, bench_size=512, bench_runs=5,
-                 progress=True, log=print):
+def export_model(source, name, out_dir=None, options=None, *, log=print, **overrides):
     """Export checkpoint ``source`` (a run folder or a checkpoint folder) as model ``name``.
 
     Writes into ``out_dir`` (default ``models/NAME``) the files listed in the module docstring
-    and returns the model card (also written as ``out_dir/model.json``).
-
-    int8 (``int8=True``): calibrates on ``calib_count`` photos from ``calib`` (default: the run's
-    training photo folder, when it exists here) cropped to ``calib_size`` squares, checks each
-    int8 model against its fp32 counterpart on ``holdout_count`` other photos and keeps it only
-    when the mean PSNR is >= ``min_psnr`` dB; speed is measured at ``bench_size`` (median of
-    ``bench_runs``). ``mxnet_calib_mode``: 'naive' (min/max) or 'entropy' (slower).
-    ``int8_backends``: which of ``("onnxruntime", "mxnet")`` to quantize for.
-
-    ``style_image``: the painting, copied as ``style.jpg`` (longest side <= 512, JPEG quality 90);
-    ``style_source`` / ``style_license``: free text for the card.
+    and returns the model card (also written as ``out_dir/model.json``). ``options``: an
+    :class:`ExportOptions` (default: its defaults); keyword ``overrides`` set its fields, e.g.
+    ``export_model(run, "name", out, int8=True, calib="photos/")``. ``log`` gets each message.
 
     Raises ``ConfigError`` (bad options or paths), ``CheckpointError`` (corrupt checkpoint),
     ``ExportError`` (the export failed its own checks); ``out_dir`` is then left untouched.
     """
     _check_name(name)
-    out_dir = Path(out_dir) if out_dir is not None else Path("models") / name
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if out_dir.name in ("", ".", ".."):
-        raise ConfigError(f"{out_dir}: give a named folder for the model")
-    if int8:
-        calib_count = _check_positive_int("calib-count", calib_count)
-        holdout_count = _check_positive_int("holdout-count", holdout_count)
-        calib_size = _check_positive_int("calib-size", calib_size)
-        bench_runs = _check_positive_int("bench-runs", bench_runs)
-        bench_size = _check_positive_int("bench-size", bench_size)
-        try:
-            min_psnr = float(min_psnr)
-        except (TypeError, ValueError):
-            raise ConfigError(f"min-psnr must be a number of dB, not {min_psnr!r}") from None
-        int8_backends = tuple(int8_backends)
-        unknown = [b for b in int8_backends if b not in INT8_BACKENDS]
-        if unknown or not int8_backends:
-            raise ConfigError(f"int8 backends must be among {', '.join(INT8_BACKENDS)}, not {list(int8_backends)}")
-        if mxnet_calib_mode not in ("naive", "entropy"):
-            raise ConfigError(f"MXNet calibration mode must be 'naive' or 'entropy', not {mxnet_calib_mode!r}")
-    style_pixels = None
-    if style_image is not None:  # read it first: a bad file fails before minutes of work
-        style_pixels = io.read_image(style_image)
-        if max(style_pixels.shape[:2]) > STYLE_MAX_SIDE:
-            style_pixels = io.resize_max_side(style_pixels, STYLE_MAX_SIDE)
-
-    from ..training.checkpoint import read_checkpoint
-
-    ckpt = resolve_checkpoint(source)
-    state = read_checkpoint(ckpt)  # checks the sha256 of its files
-    run = state.get("run") or {}
-    arch = run.get("arch")
-    if not arch:
-        raise ConfigError(f"{ckpt}: its state.json names no generator architecture (state['run']['arch'])")
-
-    calib_dir = None
-    if int8 and calib is not None:
-        if not os.path.isdir(calib):
-            raise ConfigError(f"--calib {calib}: no such folder of photos")
-        calib_dir = calib
-    elif int8:
-        data = (run.get("options") or {}).get("data")
-        if not data or not os.path.isdir(data):
-            raise ConfigError("int8 export needs real photos to calibrate on: pass --calib PHOTO_DIR"
-                              + (f" (the run's training photos, {data}, are not here)" if data else ""))
-        calib_dir = data
+    out_dir = _model_folder(name, out_dir)
+    options = ExportOptions.build(options, **overrides)
+    style_pixels = _read_style_image(options)
+    ckpt, state = _read_checkpoint(source)
+    calib_dir = _calibration_folder(options, state) if options.int8 else None
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.export-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        card = _export_into(tmp, ckpt, state, arch, name, out_dir, int8=int8, calib_dir=calib_dir,
-                            calib_count=calib_count, calib_size=calib_size, holdout_count=holdout_count,
-                            min_psnr=min_psnr, mxnet_calib_mode=mxnet_calib_mode, int8_backends=int8_backends,
-                            style_pixels=style_pixels, style_source=style_source, style_license=style_license,
-                            bench_size=bench_size, bench_runs=bench_runs, progress=progress, log=log)
+        job = _Export(name=name, out_dir=out_dir, tmp=tmp, ckpt=ckpt, state=state, calib_dir=calib_dir,
+                      style_pixels=style_pixels, log=log)
+        card = _export_into(job, options)
         _install(tmp, out_dir, card)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return card
 
 
-def _export_into(tmp, ckpt, state, arch, name, out_dir, *, int8, calib_dir, calib_count, calib_size,
-                 holdout_count, min_psnr, mxnet_calib_mode, int8_backends, style_pixels, style_source,
-                 style_license, bench_size, bench_runs, progress, log):
+def _model_folder(name, out_dir):
+    """``out_dir`` as a Path (default ``models/NAME``), refused when it cannot be a model folder."""
+    out_dir = Path(out_dir) if out_dir is not None else Path("models") / name
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: exists and is not a folder; choose another --out")
+    if out_dir.name in ("", ".", ".."):
+        raise ConfigError(f"{out_dir}: give a named folder for the model")
+    return out_dir
+
+
+def _read_style_image(options):
+    """The painting's pixels (longest side <= 512), or None; read first, so a bad file fails early."""
+    if options.style_image is None:
+        return None
+    pixels = io.read_image(options.style_image)
+    if max(pixels.shape[:2]) > STYLE_MAX_SIDE:
+        pixels = io.resize_max_side(pixels, STYLE_MAX_SIDE)
+    return pixels
+
+
+def _read_checkpoint(source):
+    """``(checkpoint folder, its state)``, the sha256 of its files checked; the state must name an arch."""
+    from ..training.checkpoint import read_checkpoint
+
+    ckpt = resolve_checkpoint(source)
+    state = read_checkpoint(ckpt)
+    if not (state.get("run") or {}).get("arch"):
+        raise ConfigError(f"{ckpt}: its state.json names no generator architecture (state['run']['arch'])")
+    return ckpt, state
+
+
+def _calibration_folder(options, state):
+    """The int8 calibration photos: ``options.calib``, else the run's training photos if they are here."""
+    if options.calib is not None:
+        if not os.path.isdir(options.calib):
+            raise ConfigError(f"--calib {options.calib}: no such folder of photos")
+        return options.calib
+    data = ((state.get("run") or {}).get("options") or {}).get("data")
+    if not data or not os.path.isdir(data):
+        raise ConfigError("int8 export needs real photos to calibrate on: pass --calib PHOTO_DIR"
+                          + (f" (the run's training photos, {data}, are not here)" if data else ""))
+    return data
+
+
+def _export_into(job, options):
+    """Write and check every model file in ``job.tmp``, step by step; returns the card."""
+    generator = _load_generator(job, options)
+    samples, references = _reference_outputs(generator)
+    _export_symbol(job, generator, samples, references)
+    _export_onnx(job, samples, references)
+    if options.int8:
+        _export_int8(job, options)
+    _add_style_image(job, options)
+    return _card(job, generator)
+
+
+def _load_generator(job, options):
+    """The checkpoint's generator, loaded and hybridized; the int8 sizes must suit its stride."""
     import mxnet as mx
 
-    from ..models import count_flops, count_params, get_model
+    from ..models import get_model
     from ..training.checkpoint import load_checkpoint
-    from . import quantize
+
+    generator = get_model(job.arch)
+    load_checkpoint(job.ckpt, generator, ctx=mx.cpu())
+    stride, min_size = int(generator.stride), int(generator.min_size)
+    if options.int8 and (options.calib_size % stride or options.calib_size < min_size):
+        raise ConfigError(f"calib-size must be a multiple of {stride} and at least {min_size} for {job.arch}, "
+                          f"not {options.calib_size}")
+    if options.int8 and (options.bench_size % stride or options.bench_size < min_size):
+        raise ConfigError(f"bench-size must be a multiple of {stride} and at least {min_size} for {job.arch}")
+    generator.hybridize()
+    return generator
+
+
+def _reference_outputs(generator):
+    """Check inputs (a non-square image, a square batch of 2) and the generator's outputs on them."""
+    import mxnet as mx
+
+    stride, min_size = int(generator.stride), int(generator.min_size)
+    h1, w1, h2 = (max(min_size, round_up(side, stride)) for side in (72, 104, 64))
+    samples = [_sample(1, h1, w1, seed=1), _sample(2, h2, h2, seed=2)]
+    return samples, [generator(mx.nd.array(x)).asnumpy() for x in samples]
+
+
+def _export_symbol(job, generator, samples, references):
+    """MXNet symbol + params, reloaded with SymbolBlock and compared with the Gluon block."""
+    import mxnet as mx
+
+    from .quantize import import_block
+
+    generator.export(job.prefix, epoch=0)
+    symbol_file, params_file = f"{job.name}-symbol.json", f"{job.name}-0000.params"
+    block = import_block(job.prefix)
+    diff = max(float(np.abs(block(mx.nd.array(x)).asnumpy() - g).max()) for x, g in zip(samples, references))
+    if not diff < SYMBOL_TOLERANCE:
+        raise ExportError(f"the exported MXNet symbol differs from the trained generator by {diff:.3g} "
+                          f"(> {SYMBOL_TOLERANCE}); this is a bug in the export")
+    job.log(f"MXNet symbol: {symbol_file}, {params_file} (reload max abs diff {diff:.2g})")
+    job.files["mxnet_fp32_symbol"] = file_record(job.tmp, symbol_file)
+    job.files["mxnet_fp32_params"] = file_record(job.tmp, params_file)
+    job.verification["symbol_vs_gluon_max_abs"] = diff
+
+
+def _export_onnx(job, samples, references):
+    """ONNX, checked by onnx.checker (inside mxnet_to_onnx) and against MXNet on ``samples``."""
     from .onnx_export import mxnet_to_onnx, ort_session, run_onnx
 
-    generator = get_model(arch)
-    load_checkpoint(ckpt, generator, ctx=mx.cpu())
-    stride, min_size = int(generator.stride), int(generator.min_size)
-    if int8 and (calib_size % stride or calib_size < min_size):
-        raise ConfigError(f"calib-size must be a multiple of {stride} and at least {min_size} for {arch}, "
-                          f"not {calib_size}")
-    if int8 and (bench_size % stride or bench_size < min_size):
-        raise ConfigError(f"bench-size must be a multiple of {stride} and at least {min_size} for {arch}")
-    generator.hybridize()
-    h1, w1 = _round_up(72, stride, min_size), _round_up(104, stride, min_size)   # non-square
-    h2 = _round_up(64, stride, min_size)
-    checks = [_sample(1, h1, w1, seed=1), _sample(2, h2, h2, seed=2)]             # and a batch of 2
-    gluon_out = [generator(mx.nd.array(x)).asnumpy() for x in checks]
-
-    # 1. MXNet symbol + params, reloaded and compared with the Gluon block
-    prefix = str(tmp / name)
-    generator.export(prefix, epoch=0)
-    symbol_file, params_file = f"{name}-symbol.json", f"{name}-0000.params"
-    block = quantize._import_block(prefix)
-    symbol_diff = max(float(np.abs(block(mx.nd.array(x)).asnumpy() - g).max()) for x, g in zip(checks, gluon_out))
-    if not symbol_diff < SYMBOL_TOLERANCE:
-        raise ExportError(f"the exported MXNet symbol differs from the trained generator by {symbol_diff:.3g} "
-                          f"(> {SYMBOL_TOLERANCE}); this is a bug in the export")
-    log(f"MXNet symbol: {symbol_file}, {params_file} (reload max abs diff {symbol_diff:.2g})")
-
-    # 2. ONNX, checked by onnx.checker (inside mxnet_to_onnx) and against MXNet at two sizes
-    onnx_file = f"{name}.onnx"
+    onnx_file = f"{job.name}.onnx"
     with quiet_onnx_deprecations():
-        mxnet_to_onnx(prefix, tmp / onnx_file, sample_shape=(1, 3, h2, h2),
-                      metadata={"mxstyle.name": name, "mxstyle.arch": arch, "mxstyle.version": __version__})
-    session = ort_session(tmp / onnx_file)
-    onnx_diffs = {f"{x.shape[0]}x3x{x.shape[2]}x{x.shape[3]}": float(np.abs(run_onnx(session, x) - g).max())
-                  for x, g in zip(checks, gluon_out)}
-    worst = max(onnx_diffs.values())
+        mxnet_to_onnx(job.prefix, job.tmp / onnx_file, sample_shape=(1,) + samples[1].shape[1:],
+                      metadata={"mxstyle.name": job.name, "mxstyle.arch": job.arch,
+                                "mxstyle.version": __version__})
+    session = ort_session(job.tmp / onnx_file)
+    diffs = {f"{x.shape[0]}x3x{x.shape[2]}x{x.shape[3]}": float(np.abs(run_onnx(session, x) - g).max())
+             for x, g in zip(samples, references)}
+    worst = max(diffs.values())
     if not worst < ONNX_TOLERANCE:
         raise ExportError(f"the ONNX model's output differs from MXNet's by {worst:.3g} on the 0-255 scale "
-                          f"(> {ONNX_TOLERANCE}) at {onnx_diffs}; an operator exports wrongly (see docs/design.md, "
+                          f"(> {ONNX_TOLERANCE}) at {diffs}; an operator exports wrongly (see docs/design.md, "
                           "export pitfalls)")
-    log(f"ONNX opset {OPSET}: {onnx_file} (onnxruntime vs MXNet max abs diff {worst:.2g})")
+    job.log(f"ONNX opset {OPSET}: {onnx_file} (onnxruntime vs MXNet max abs diff {worst:.2g})")
+    job.files["onnx_fp32"] = file_record(job.tmp, onnx_file)
+    job.verification["onnxruntime_vs_mxnet_max_abs"] = diffs
 
-    files = {"mxnet_fp32_symbol": file_record(tmp, symbol_file),
-             "mxnet_fp32_params": file_record(tmp, params_file),
-             "onnx_fp32": file_record(tmp, onnx_file)}
 
-    # 3. int8
-    quant = None
-    if int8:
-        calib, held, photo_names = quantize.load_calibration_photos(
-            calib_dir, count=calib_count, holdout=holdout_count, size=calib_size, progress=progress, log=log)
-        log(f"int8: calibrating on {len(calib)} photos, checking on {len(held)} held-out photos "
-            f"({calib_size}x{calib_size}), bound {min_psnr:g} dB PSNR")
-        quant = dict(calibration_photos=len(calib), held_out_photos=len(held), size=int(calib_size),
-                     min_psnr_db=float(min_psnr), photo_files=photo_names,
-                     photo_folder=os.path.basename(os.path.normpath(calib_dir)))
-        common = dict(min_psnr=min_psnr, bench_size=bench_size, bench_runs=bench_runs, progress=progress, log=log)
-        jobs = {
-            "onnxruntime": lambda: quantize.quantize_onnx(tmp / onnx_file, tmp / f"{name}.int8.onnx", calib,
-                                                          held, workdir=tmp, **common),
-            "mxnet": lambda: quantize.quantize_mxnet(prefix, str(tmp / f"{name}-int8"), calib, held,
-                                                     calib_mode=mxnet_calib_mode, **common),
-        }
-        roles = {"onnxruntime": [("onnx_int8", f"{name}.int8.onnx")],
-                 "mxnet": [("mxnet_int8_symbol", f"{name}-int8-symbol.json"),
-                           ("mxnet_int8_params", f"{name}-int8-0000.params")]}
-        for backend in int8_backends:
-            report = jobs[backend]()
-            tried = ", ".join(f"{a['plan']}: {a['psnr_db_mean']:.1f} dB (min {a['psnr_db_min']:.1f})"
-                              for a in report["attempts"])
-            if report["kept"]:
-                for role, filename in roles[backend]:
-                    files[role] = dict(file_record(tmp, filename), fidelity=report["fidelity"],
-                                       speedup_vs_fp32=report["speedup_vs_fp32"],
-                                       quantization=dict(plan=report["plan"], **report["settings"]))
-                s = report["speedup_vs_fp32"]
-                log(f"{backend} int8 kept ({report['plan']}): PSNR {report['fidelity']['psnr_db_mean']:.1f} dB "
-                    f"mean, {report['fidelity']['psnr_db_min']:.1f} min; {s['speedup']:.2f}x fp32 at "
-                    f"{s['size']}x{s['size']} ({s['fp32_seconds']:.3f} s -> {s['int8_seconds']:.3f} s)"
-                    + (" -- slower than fp32 on this machine" if s["speedup"] and s["speedup"] < 1 else ""))
-            else:
-                log(f"{backend} int8 NOT written: below the {min_psnr:g} dB fidelity bound ({tried})")
-            quant[backend] = dict(kept=report["kept"], attempts=report["attempts"])
+def _export_int8(job, options):
+    """Loads the calibration photos, then quantizes for each of ``options.int8_backends``."""
+    from .quantize import load_calibration_photos
 
-    # 4. style image
-    if style_pixels is not None:
-        io.write_image(tmp / STYLE_FILE, style_pixels, quality=90)
-        files["style_image"] = file_record(tmp, STYLE_FILE)
-    elif (out_dir / STYLE_FILE).is_file():
-        files["style_image"] = file_record(out_dir, STYLE_FILE)  # kept from an earlier export,
-        try:                                                     # with its source and license
-            old_style = read_card(out_dir).get("style") or {}
+    calib, held, photo_names = load_calibration_photos(
+        job.calib_dir, count=options.calib_count, holdout=options.holdout_count, size=options.calib_size,
+        progress=options.progress, log=job.log)
+    job.log(f"int8: calibrating on {len(calib)} photos, checking on {len(held)} held-out photos "
+            f"({options.calib_size}x{options.calib_size}), bound {options.min_psnr:g} dB PSNR")
+    job.quantization = dict(calibration_photos=len(calib), held_out_photos=len(held), size=int(options.calib_size),
+                            min_psnr_db=float(options.min_psnr), photo_files=photo_names,
+                            photo_folder=os.path.basename(os.path.normpath(job.calib_dir)))
+    for backend in options.int8_backends:
+        job.quantization[backend] = _quantize_for(backend, job, options, calib, held)
+
+
+def _quantize_for(backend, job, options, calib, held):
+    """int8 for one backend; its files join the card only if they pass the fidelity bound.
+    Returns the card's record of the attempt: ``kept`` and the ``attempts``."""
+    from . import quantize
+
+    common = dict(min_psnr=options.min_psnr, bench_size=options.bench_size, bench_runs=options.bench_runs,
+                  progress=options.progress, log=job.log)
+    if backend == "onnxruntime":
+        report = quantize.quantize_onnx(job.tmp / f"{job.name}.onnx", job.tmp / f"{job.name}.int8.onnx", calib,
+                                        held, workdir=job.tmp, **common)
+    else:
+        report = quantize.quantize_mxnet(job.prefix, f"{job.prefix}-int8", calib, held,
+                                         calib_mode=options.mxnet_calib_mode, **common)
+    if report["kept"]:
+        for role, filename in INT8_FILES[backend]:
+            job.files[role] = dict(file_record(job.tmp, filename.format(name=job.name)),
+                                   fidelity=report["fidelity"], speedup_vs_fp32=report["speedup_vs_fp32"],
+                                   quantization=dict(plan=report["plan"], **report["settings"]))
+        s = report["speedup_vs_fp32"]
+        job.log(f"{backend} int8 kept ({report['plan']}): PSNR {report['fidelity']['psnr_db_mean']:.1f} dB "
+                f"mean, {report['fidelity']['psnr_db_min']:.1f} min; {s['speedup']:.2f}x fp32 at "
+                f"{s['size']}x{s['size']} ({s['fp32_seconds']:.3f} s -> {s['int8_seconds']:.3f} s)"
+                + (" -- slower than fp32 on this machine" if s["speedup"] and s["speedup"] < 1 else ""))
+    else:
+        tried = ", ".join(f"{a['plan']}: {a['psnr_db_mean']:.1f} dB (min {a['psnr_db_min']:.1f})"
+                          for a in report["attempts"])
+        job.log(f"{backend} int8 NOT written: below the {options.min_psnr:g} dB fidelity bound ({tried})")
+    return dict(kept=report["kept"], attempts=report["attempts"])
+
+
+def _add_style_image(job, options):
+    """style.jpg: the given painting, or the one already in ``out_dir`` with its card's source and license."""
+    source, license_ = options.style_source, options.style_license
+    if job.style_pixels is not None:
+        io.write_image(job.tmp / STYLE_FILE, job.style_pixels, quality=90)
+        job.files["style_image"] = file_record(job.tmp, STYLE_FILE)
+    elif (job.out_dir / STYLE_FILE).is_file():
+        job.files["style_image"] = file_record(job.out_dir, STYLE_FILE)
+        try:
+            old_style = read_card(job.out_dir).get("style") or {}
         except ModelError:
             old_style = {}
-        style_source = style_source if style_source is not None else old_style.get("source")
-        style_license = style_license if style_license is not None else old_style.get("license")
+        source = source if source is not None else old_style.get("source")
+        license_ = license_ if license_ is not None else old_style.get("license")
+    job.style = dict(source=source, license=license_)
 
-    # 5. the card
-    run = state.get("run") or {}
+
+def _card(job, generator):
+    """The model card: what the steps recorded, and the run the checkpoint comes from."""
+    from ..models import count_flops, count_params, get_model
+
+    run = job.run
     options = run.get("options") or {}
-    flop_net = get_model(arch)
+    flop_net = get_model(job.arch)
     card = {
         "format": CARD_FORMAT,
-        "name": name,
-        "arch": arch,
-        "stride": stride,
-        "min_size": min_size,
+        "name": job.name,
+        "arch": job.arch,
+        "stride": int(generator.stride),
+        "min_size": int(generator.min_size),
         "flops_per_pixel": count_flops(flop_net, 64, 64) / (64 * 64),
         "params": int(count_params(flop_net)),
         "input": {"name": INPUT_NAME, "output": OUTPUT_NAME, "layout": "NCHW", "channels": "RGB",
                   "dtype": "float32", "range": [0, 255], "onnx_opset": OPSET},
-        "style": {"image": STYLE_FILE if "style_image" in files else None, "source": style_source,
-                  "license": style_license,
+        "style": {"image": STYLE_FILE if "style_image" in job.files else None, "source": job.style["source"],
+                  "license": job.style["license"],
                   "file": os.path.basename(options["style"]) if options.get("style") else None,
                   "sha256": run.get("style_sha256")},
-        "training": {"steps": state.get("step"), "planned_steps": options.get("steps"),
-                     "checkpoint": Path(ckpt).name, "loss_config": run.get("loss_config"),
+        "training": {"steps": job.state.get("step"), "planned_steps": options.get("steps"),
+                     "checkpoint": Path(job.ckpt).name, "loss_config": run.get("loss_config"),
                      "options": sanitize_options(options), "data_files": run.get("data_files"),
                      "init_from": _init_record(run.get("init_from"))},
-        "files": files,
-        "verification": {"symbol_vs_gluon_max_abs": symbol_diff, "onnxruntime_vs_mxnet_max_abs": onnx_diffs,
-                         "tolerance_0_255": ONNX_TOLERANCE},
+        "files": job.files,
+        "verification": dict(job.verification, tolerance_0_255=ONNX_TOLERANCE),
         "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
                    .replace("+00:00", "Z"),
         "mxstyle_version": __version__,
     }
-    if quant is not None:
-        card["quantization"] = quant
-    (tmp / CARD_FILE).write_text(json.dumps(card, indent=1) + "\n")
+    if job.quantization is not None:
+        card["quantization"] = job.quantization
     return card
 
 
 def _install(tmp, out_dir, card):
-    """Move the checked files from ``tmp`` into ``out_dir``: a rename, or file by file, card last."""
-    _fsync_tree(tmp)
-    new_files = [rec["path"] for role, rec in card["files"].items()
-                 if (tmp / rec["path"]).is_file()]  # style.jpg may be the one already in out_dir
+    """Write the card and move the checked files from ``tmp`` into ``out_dir``: a rename of the
+    whole folder when ``out_dir`` does not exist, otherwise file by file, the card last."""
+    text = json.dumps(card, indent=1) + "\n"
     if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        _fsync_dir(out_dir.parent)
+        (tmp / CARD_FILE).write_text(text)
+        rename_into_place(tmp, out_dir)  # flushes tmp's files before the rename
         return
+    fsync_tree(tmp)
+    new_files = [rec["path"] for rec in card["files"].values()
+                 if (tmp / rec["path"]).is_file()]  # style.jpg may be the one already in out_dir
     old_files = []
     try:
         old_files = [rec.get("path") for rec in read_card(out_dir)["files"].values() if isinstance(rec, dict)]
@@ -386,9 +425,9 @@ def _install(tmp, out_dir, card):
         pass
     for filename in new_files:
         os.replace(tmp / filename, out_dir / filename)
-    os.replace(tmp / CARD_FILE, out_dir / CARD_FILE)
+    write_text_atomic(out_dir / CARD_FILE, text)
     keep = set(new_files) | {STYLE_FILE, CARD_FILE}
     for filename in old_files:  # files of the previous export that this one no longer has
         if filename and filename not in keep and "/" not in filename and (out_dir / filename).is_file():
             (out_dir / filename).unlink()
-    _fsync_dir(out_dir)
+    fsync_path(out_dir, strict=False)

@@ -27,10 +27,12 @@ import numpy as np
 
 from .. import io
 from ..errors import ConfigError, ImageError
+from ..quality import psnr
 from .onnx_export import INPUT_NAME, cpu_threads, ort_session, run_onnx
+from .options import MXNET_CALIB_MODES
 
-__all__ = ["PLANS", "PSNR_CAP_DB", "psnr", "load_calibration_photos", "quantize_onnx", "quantize_mxnet",
-           "median_seconds"]
+__all__ = ["PLANS", "PSNR_CAP_DB", "load_calibration_photos", "quantize_onnx", "quantize_mxnet",
+           "median_seconds", "import_block"]
 
 #: Quantization plans tried in order: every quantizable op; with the first and last convolutions
 #: (full-resolution, 3 channels in or out) kept in fp32; and only the convolutions of the encoder
@@ -72,10 +74,7 @@ def _plan_excludes(plan, nodes, conv_op):
 PSNR_CAP_DB = 100.0
 
 
-def psnr(a, b):
-    """PSNR in dB between two images or batches on the 0-255 scale (capped at :data:`PSNR_CAP_DB`)."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return PSNR_CAP_DB if mse <= 0 else min(PSNR_CAP_DB, 10.0 * np.log10(255.0 ** 2 / mse))
+
 
 
 def _bar(total, desc, progress):
@@ -167,7 +166,7 @@ def _bench_input(size):
 
 
 def _fidelity(outputs, references, size, min_psnr):
-    values = [psnr(o, r) for o, r in zip(outputs, references)]
+    values = [psnr(o, r, cap=PSNR_CAP_DB) for o, r in zip(outputs, references)]
     return dict(psnr_db_mean=round(float(np.mean(values)), 3), psnr_db_min=round(float(np.min(values)), 3),
                 photos=len(values), size=int(size), min_psnr_db=float(min_psnr))
 
@@ -284,13 +283,13 @@ def quantize_mxnet(prefix, out_prefix, calib, held, *, min_psnr=35.0, calib_mode
     Calibration runs ``calib_mode`` ('naive': min/max, or 'entropy': KL thresholds, several
     times slower). Returns a report dict like :func:`quantize_onnx`; files exist only when kept.
     """
-    if calib_mode not in ("naive", "entropy"):
+    if calib_mode not in MXNET_CALIB_MODES:
         raise ConfigError(f"MXNet calibration mode must be 'naive' or 'entropy', not {calib_mode!r}")
     os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")  # "Subgraph backend MKLDNN is activated" per bind
     import mxnet as mx
     from mxnet.contrib.quantization import quantize_net_v2
 
-    fp32 = _import_block(prefix)
+    fp32 = import_block(prefix)
     references = [fp32(mx.nd.array(x)).asnumpy() for x in held]
     nodes = [(n["name"], n["op"]) for n in _symbol_nodes(prefix) if n["op"] != "null"]
     attempts = []
@@ -301,7 +300,7 @@ def quantize_mxnet(prefix, out_prefix, calib, held, *, min_psnr=35.0, calib_mode
         exclude_ops = ["elemwise_add", "_Plus", "broadcast_add"] if plan["convs_only"] else None
         settings = dict(api="quantize_net_v2", calib_mode=calib_mode, quantized_dtype="auto",
                         quantize_mode="full", exclude_layers=exclude, exclude_operators=exclude_ops)
-        net = _import_block(prefix, hybridize=False)
+        net = import_block(prefix, hybridize=False)
         bar = _bar(len(calib), f"calibrate MXNet int8 ({plan['name']})", progress)
         try:
             with warnings.catch_warnings():
@@ -315,7 +314,7 @@ def quantize_mxnet(prefix, out_prefix, calib, held, *, min_psnr=35.0, calib_mode
         qnet.hybridize(static_alloc=True)
         qnet(mx.nd.array(held[0]))
         qnet.export(out_prefix, 0)
-        int8 = _import_block(out_prefix)  # judge the files that ship, not the object in memory
+        int8 = import_block(out_prefix)  # judge the files that ship, not the object in memory
         fidelity = _fidelity([int8(mx.nd.array(x)).asnumpy() for x in held], references, held[0].shape[-1],
                              min_psnr)
         attempts.append(dict(plan=plan["name"], psnr_db_mean=fidelity["psnr_db_mean"],
@@ -339,7 +338,9 @@ def _symbol_nodes(prefix):
         return json.load(f)["nodes"]
 
 
-def _import_block(prefix, hybridize=True):
+def import_block(prefix, hybridize=True):
+    """``prefix-symbol.json`` + ``prefix-0000.params`` as a Gluon SymbolBlock on the CPU (input
+    :data:`~.onnx_export.INPUT_NAME`), hybridized with ``static_alloc`` unless ``hybridize=False``."""
     import mxnet as mx
 
     with warnings.catch_warnings():

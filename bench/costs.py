@@ -57,9 +57,10 @@ def measure_peak(threads, n=2048, repeats=7):
 
 def measure_train_step(arch, size, repeats, vgg_weights):
     import mxnet as mx
-    from train_step import build, random_inputs, train_step
+    from mxstyle.training import train_step
+    from train_step import build, random_inputs
 
-    generator, graph, loss, trainer = build(arch, 'hybrid-fast', vgg_weights)
+    generator, graph, loss, trainer, _ = build(arch, 'hybrid-fast', vgg_weights)
     batches, style = random_inputs(4, size)
     grams = loss.style_targets(mx.nd.array(style))
     photos = [mx.nd.array(b) for b in batches]

@@ -1,14 +1,16 @@
 #!/usr/bin/env python
 """Seconds per training step: generator + VGG16 perceptual loss, forward, backward and Adam update.
 
-One step is what ``mxstyle.training.loop`` does per batch: the graph under ``autograd.record()``,
-``backward()``, the four loss values read back, ``trainer.step()``, ``waitall()``. Every variant is
-timed in the same run, on the same machine, with the same inputs:
+One step is :func:`mxstyle.training.train_step`, the function the training loop calls per batch
+(the graph under ``autograd.record()``, ``backward()``, the loss terms read back and checked,
+``trainer.step()``, ``waitall()``), on what :func:`mxstyle.training.build_training` builds for the
+default :class:`~mxstyle.training.TrainOptions`. Every variant is timed in the same run, on the
+same machine, with the same inputs:
 
 ``imperative``       the graph not hybridized, MXNet's own InstanceNorm/Conv2D (the reference)
 ``imperative-fast``  the graph not hybridized, the generator in its training formulation
 ``hybrid``           hybridized (static_alloc, static_shape), MXNet's own InstanceNorm/Conv2D
-``hybrid-fast``      hybridized, training formulation: what ``build_training_graph`` does by default
+``hybrid-fast``      hybridized, training formulation: what ``mxstyle train`` runs
 
 (the training formulation: :func:`mxstyle.models.layers.training_formulation`). The ImageNet VGG16
 weights are used when cached, random ones otherwise (the speed is the same; the header says which).
@@ -16,9 +18,10 @@ The header also gives the load other processes put on the machine while each var
 shared machine makes every timing slower.
 
 ``--quality`` instead compares the variants on real photos and a real painting (needs the weights):
-loss values, gradient cosine and a few Adam steps in lockstep, next to the same comparison for the
-reference run with one float32 ulp of noise on its photos (the size of a mere rounding difference). ``--breakdown`` times the parts of
-the ``hybrid-fast`` step (generator, loss network, Adam) and lists where the operators spend it.
+loss values and gradient cosine at the first step, then a few Adam steps in lockstep, next to the
+same comparison for the reference run with one float32 ulp of noise on its photos (the size of a
+mere rounding difference). ``--breakdown`` times the parts of the ``hybrid-fast`` step (generator,
+loss network, Adam) and lists where the operators spend it.
 
 Examples::
 
@@ -29,7 +32,6 @@ Examples::
 """
 import argparse
 import gc
-import inspect
 import json
 import os
 import platform
@@ -48,15 +50,14 @@ import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
 from mxstyle import files, io, weights  # noqa: E402
-from mxstyle.models import get_model  # noqa: E402
-from mxstyle.training.graph import build_training_graph, default_train_config  # noqa: E402
+from mxstyle.training import TrainOptions, build_training, train_step  # noqa: E402
 from machine import ISA_FLAGS, cpuinfo  # noqa: E402
 from timing import run_times  # noqa: E402
 
 VARIANTS = ("imperative", "imperative-fast", "hybrid", "hybrid-fast")
 DEFAULT_VARIANTS = ("imperative", "hybrid", "hybrid-fast")
 SHARED_DATA = ROOT.parent / "shared" / "data"
-HAS_FAST = "fast_layers" in inspect.signature(build_training_graph).parameters
+COMPARED = ("loss", "content", "style", "tv")  # the loss terms --quality compares
 
 
 # --- the machine ---------------------------------------------------------------------------
@@ -130,32 +131,14 @@ def random_inputs(batch_size, image_size, seed=0):
 
 # --- one variant ------------------------------------------------------------------------------
 
-def build(arch, variant, vgg_weights, seed=0, config=None):
-    """(generator, graph, loss, trainer) for ``variant``, the generator initialized from ``seed``."""
-    mx.random.seed(seed)
-    generator = get_model(arch)
-    generator.initialize(mx.init.Xavier(magnitude=2.0))
-    kwargs = dict(vgg_weights=vgg_weights)
-    if HAS_FAST:
-        kwargs["fast_layers"] = variant.endswith("-fast")
-    elif variant.endswith("-fast"):
-        raise SystemExit("this checkout has no training formulation (build_training_graph(fast_layers=...))")
-    graph, loss = build_training_graph(generator, config or default_train_config(), **kwargs)
+def build(arch, variant, vgg_weights, seed=0):
+    """(generator, graph, loss, trainer, ctx) for ``variant``: ``mxstyle train``'s defaults for
+    ``arch`` (the generator initialized from ``seed``), VGG16 weights ``vgg_weights`` (None: random)."""
+    options = TrainOptions(style="", data="", out="", arch=arch, seed=seed, vgg_weights=vgg_weights)
+    setup = build_training(options, fast_layers=variant.endswith("-fast"))
     if variant.startswith("imperative"):
-        graph.hybridize(active=False)
-    trainer = gluon.Trainer(generator.collect_params(), "adam", {"learning_rate": 1e-3})
-    return generator, graph, loss, trainer
-
-
-def train_step(graph, trainer, photos, grams):
-    """One step as the training loop does it; returns the four loss values."""
-    with autograd.record():
-        total, content, style, tv = graph(photos, *grams)[:4]  # then (saturation,) stylized
-    total.backward()
-    values = [float(v.asscalar()) for v in (total, content, style, tv)]
-    trainer.step(1)
-    mx.nd.waitall()
-    return values
+        setup.graph.hybridize(active=False)
+    return setup
 
 
 def time_arch(arch, variants, args, inputs, vgg_weights):
@@ -166,7 +149,7 @@ def time_arch(arch, variants, args, inputs, vgg_weights):
     state = {}
 
     def setup(variant):
-        generator, graph, loss, trainer = build(arch, variant, vgg_weights)
+        generator, graph, loss, trainer, _ = build(arch, variant, vgg_weights)
         grams = loss.style_targets(mx.nd.array(style))
         for i in range(args.warmup):
             train_step(graph, trainer, photos[i % len(photos)], grams)
@@ -224,7 +207,7 @@ def run_timing(args):
     inputs = real_inputs(args.batch_size, args.image_size, args.photos, args.style)
     info["inputs"] = "real photos" if inputs else "random images"
     inputs = inputs or random_inputs(args.batch_size, args.image_size)
-    variants = [v for v in args.variants if HAS_FAST or not v.endswith("-fast")]
+    variants = args.variants
     print(header(info, args), flush=True)
     results = []
     for arch in args.archs:
@@ -302,17 +285,16 @@ def run_quality(args):
         runs = {}
         for variant in args.variants + ["imperative+noise"]:
             data = noisy if variant == "imperative+noise" else batches
-            generator, graph, loss, trainer = build(arch, variant.split("+")[0], vgg_weights, seed=1)
+            generator, graph, loss, trainer, _ = build(arch, variant.split("+")[0], vgg_weights, seed=1)
             grams = loss.style_targets(mx.nd.array(style))
-            photos = mx.nd.array(data[0])
-            with autograd.record():
-                out = graph(photos, *grams)
-            out[0].backward()
-            first = dict(losses=[float(v.asscalar()) for v in out[:4]], grads=_grads(generator),
-                         stylized=out[-1].asnumpy())
             history = []
             for step in range(args.steps):
-                history.append(train_step(graph, trainer, mx.nd.array(data[step % len(data)]), grams))
+                terms, stylized = train_step(graph, trainer, mx.nd.array(data[step % len(data)]), grams,
+                                             step=step + 1)
+                if step == 0:  # the gradients are those of the step, Adam leaves them as they were
+                    first = dict(losses=[terms[n] for n in COMPARED], grads=_grads(generator),
+                                 stylized=stylized.asnumpy())
+                history.append([terms[n] for n in COMPARED])
             params = {k: p.data().asnumpy() for k, p in generator.collect_params().items()}
             runs[variant] = dict(first=first, history=history, params=params,
                                  output_after=generator(mx.nd.array(batches[0])).asnumpy())
@@ -322,12 +304,11 @@ def run_quality(args):
         for variant, run in runs.items():
             if variant == "imperative":
                 continue
-            names = ("loss", "content", "style", "tv")
+            names = COMPARED
             loss_rel = {n: abs(a - b) / abs(b) for n, a, b in zip(names, run["first"]["losses"], ref["first"]["losses"])}
             cosine, grad_rel = _compare_grads(run["first"]["grads"], ref["first"]["grads"])
             out_diff = float(np.abs(run["first"]["stylized"] - ref["first"]["stylized"]).max())
-            last_rel = {n: abs(a - b) / abs(b) for n, a, b in zip(names, run["history"][-1], ref["history"][-1])} \
-                if args.steps else {}
+            last_rel = {n: abs(a - b) / abs(b) for n, a, b in zip(names, run["history"][-1], ref["history"][-1])}
             pv = np.concatenate([run["params"][k].ravel() for k in sorted(ref["params"])])
             pr = np.concatenate([ref["params"][k].ravel() for k in sorted(ref["params"])])
             param_rel = float(np.linalg.norm(pv - pr) / np.linalg.norm(pr))
@@ -346,10 +327,9 @@ def run_quality(args):
                                                                            ref['first']['losses'])))
             print(f"  generator gradient   cosine {cosine:.7f}, relative L2 difference {grad_rel:.1e}")
             print(f"  stylized output      max |difference| {out_diff:.2e} (0-255 scale)")
-            if args.steps:
-                print(f"  after {args.steps} Adam steps   " + ", ".join(f"{n} rel {v:.1e}" for n, v in last_rel.items())
-                      + f"; weights relative L2 difference {param_rel:.1e}; stylized output |difference| "
-                      f"max {out_after:.2f}, mean {out_after_mean:.3f} (0-255)")
+            print(f"  after {args.steps} Adam steps   " + ", ".join(f"{n} rel {v:.1e}" for n, v in last_rel.items())
+                  + f"; weights relative L2 difference {param_rel:.1e}; stylized output |difference| "
+                  f"max {out_after:.2f}, mean {out_after_mean:.3f} (0-255)")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(machine=info, options=vars(args), quality=report), indent=1))
         print(f"wrote {args.json}")
@@ -429,7 +409,7 @@ def _op_profile(graph, trainer, photos, grams):
 
 
 def _breakdown_arch(arch, args, batches, style, vgg_weights):
-    generator, graph, loss, trainer = build(arch, "hybrid-fast", vgg_weights)
+    generator, graph, loss, trainer, _ = build(arch, "hybrid-fast", vgg_weights)
     grams = loss.style_targets(mx.nd.array(style))
     photos = mx.nd.array(batches[0])
     full = _median_time(lambda: train_step(graph, trainer, photos, grams), args.repeats, args.warmup)
@@ -518,7 +498,8 @@ def main(argv=None):
                    help="photo folder (timing uses random images when it is missing)")
     p.add_argument("--style", default=str(SHARED_DATA / "styles" / "van_gogh_cafe_terrace.jpg"))
     p.add_argument("--quality", action="store_true", help="compare the variants' results instead of timing them")
-    p.add_argument("--steps", type=int, default=5, help="Adam steps in lockstep for --quality (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=5,
+                   help="Adam steps in lockstep for --quality, at least 1 (default: %(default)s)")
     p.add_argument("--breakdown", action="store_true", help="time the parts of the hybrid-fast step instead")
     args = p.parse_args(argv)
     args.archs = [a for a in args.archs.split(",") if a]
@@ -527,12 +508,12 @@ def main(argv=None):
     if bad:
         p.error(f"unknown variant(s) {', '.join(bad)}; choose from {', '.join(VARIANTS)}")
     if args.quality:
+        if args.steps < 1:
+            p.error("--steps must be at least 1: the first step gives the losses and gradients compared")
         if "imperative" not in args.variants:
             args.variants.insert(0, "imperative")
         return run_quality(args)
     if args.breakdown:
-        if not HAS_FAST:
-            raise SystemExit("--breakdown needs the training formulation (build_training_graph(fast_layers=...))")
         return run_breakdown(args)
     return run_timing(args)
 

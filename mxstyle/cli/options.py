@@ -1,5 +1,6 @@
 """Option types and option groups shared by the subcommands of ``mxstyle``."""
 import argparse
+import dataclasses
 
 from ..errors import ConfigError
 
@@ -23,20 +24,53 @@ def float_list(text):
 
 
 def add_loss_options(parser, defaults):
-    """The perceptual-loss options shared by optimize.py and train.py."""
-    from ..losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-
+    """The perceptual-loss options shared by optimize.py and train.py; ``defaults`` gives the
+    weights and layers (a LossConfig, a TrainOptions)."""
     group = parser.add_argument_group("loss")
     group.add_argument("--content-weight", type=float, default=defaults.content_weight)
     group.add_argument("--style-weight", type=float, default=defaults.style_weight)
     group.add_argument("--tv-weight", type=float, default=defaults.tv_weight)
-    group.add_argument("--content-layers", type=layer_list, default=DEFAULT_CONTENT_LAYERS,
+    group.add_argument("--content-layers", type=layer_list, default=defaults.content_layers,
                        help="comma-separated VGG16 layers (default: %(default)s)")
-    group.add_argument("--style-layers", type=layer_list, default=DEFAULT_STYLE_LAYERS,
+    group.add_argument("--style-layers", type=layer_list, default=defaults.style_layers,
                        help="comma-separated VGG16 layers (default: %(default)s)")
     group.add_argument("--style-layer-weights", type=float_list, default=None,
                        help="one weight per style layer (default: all 1)")
     return group
+
+
+def add_dataclass_options(parser, cls):
+    """One option per field of the dataclass ``cls`` whose metadata has ``help`` (None: no text),
+    in field order: ``--batch-size`` for ``batch_size`` (or the field's ``flag``), its default
+    (none: required), a switch for a bool, else the type of the default (or the field's ``type``),
+    and the field's ``group``, ``metavar`` and ``choices`` (a callable is called now)."""
+    groups = {None: parser}
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if "help" not in meta:
+            continue
+        group = meta.get("group")
+        if group not in groups:
+            groups[group] = parser.add_argument_group(group)
+        kwargs = dict(dest=f.name, help=meta["help"])
+        if f.default is dataclasses.MISSING:
+            kwargs["required"] = True
+        elif isinstance(f.default, bool):
+            kwargs["action"] = "store_false" if f.default else "store_true"
+        else:
+            kwargs["default"] = f.default
+            if "type" in meta or f.default is not None:
+                kwargs["type"] = meta.get("type", type(f.default))
+        if "metavar" in meta:
+            kwargs["metavar"] = meta["metavar"]
+        if "choices" in meta:
+            kwargs["choices"] = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+        groups[group].add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)
+
+
+def dataclass_kwargs(cls, args):
+    """The fields of the dataclass ``cls`` that the parsed ``args`` hold, as keyword arguments."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
 
 
 def loss_config(args, config_class):

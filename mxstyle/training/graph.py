@@ -5,22 +5,22 @@
        └──> VGG (to the content layers only, no gradient) ───────────────────────────────────┘
 
 The saturation penalty, ``saturation_weight * mean(relu(|logits| - SATURATION_MARGIN) ** 2)``,
-keeps the logits where tanh still passes a gradient. Without it, a trained ``johnson`` paints
-flat white blobs around bright spots (lamps, highlights; 2-4% of a photo's pixels): there the
-logits reach 13-16 (elsewhere |logits| < 1.4 for 99% of values), tanh's gradient is exactly 0 in
-float32, and neither content nor style loss can see those pixels to fix them.
+keeps the logits where tanh still passes a gradient: saturated pixels are invisible to the content
+and style losses (docs/training.md, "The saturation penalty").
 
 The VGG weights have ``grad_req='null'`` and the photo's branch is cut with ``BlockGrad``, so a
 backward pass computes only what the generator's weight gradients need.
 
-The generator is traced in its *training formulation* (:func:`mxstyle.models.layers.training_formulation`):
-instance norm as a oneDNN BatchNorm over the (1, N*C, H, W) view, and the 9x9 RGB output conv
-reshaped to stay on oneDNN's vectorized kernels -- the same function with the same parameters. With
-the VGG and Gram changes that made a ``johnson`` step (4 x 256 x 256) 1.8x faster on 2 AVX2 cores,
-10.0 s -> 5.5 s (``bench/train_step.py``). That formulation needs the graph to run in training mode,
-which :meth:`TrainingGraph.forward` ensures; the generator on its own (previews, export) is untouched.
+The generator is traced in its *training formulation* (:func:`mxstyle.models.layers.training_formulation`),
+the same function with the same parameters on faster kernels (docs/training.md, "Step speed"). It
+needs the graph to run in training mode, which :meth:`TrainingGraph.forward` ensures; the
+generator on its own (previews, export) is untouched.
+
+This module owns the training loss's defaults (:data:`TRAIN_LOSS_DEFAULTS`,
+:data:`DEFAULT_SATURATION_WEIGHT`); :class:`mxstyle.training.TrainOptions` takes its own from them.
 """
 import contextlib
+from types import MappingProxyType
 
 from mxnet import autograd, ndarray
 from mxnet.gluon import HybridBlock
@@ -33,17 +33,18 @@ from ..vgg import load_vgg16
 # Johnson et al. 2016: content at relu2_2, style at relu1_2, relu2_2, relu3_3, relu4_3.
 TRAIN_CONTENT_LAYERS = ("relu2_2",)
 TRAIN_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+#: The loss ``mxstyle train`` optimizes unless told otherwise: :class:`LossConfig` keywords.
+TRAIN_LOSS_DEFAULTS = MappingProxyType(dict(content_layers=TRAIN_CONTENT_LAYERS, style_layers=TRAIN_STYLE_LAYERS,
+                                            content_weight=1.0, style_weight=3.0, tv_weight=10.0,
+                                            style_layer_weights=None))
 # Logits beyond +-2.5 (outputs within 1.7 of 0 or 255; tanh's gradient below 0.027) are penalized.
 SATURATION_MARGIN = 2.5
-# Measured: fine-tuning langlois 450 steps with it, blown-out pixels 2.1-4.0% -> 0.4-0.5%; from scratch
-# (church_auvers, johnson_lite, 250 steps) 2.0-4.2% -> 1.4-2.8%, with the same content and style losses.
-DEFAULT_SATURATION_WEIGHT = 1000.0
+DEFAULT_SATURATION_WEIGHT = 1000.0  # what it buys, measured: docs/training.md
 
 
 def default_train_config(**overrides):
-    """The loss configuration that tools/train.py uses unless told otherwise."""
-    options = dict(content_layers=TRAIN_CONTENT_LAYERS, style_layers=TRAIN_STYLE_LAYERS,
-                   content_weight=1.0, style_weight=3.0, tv_weight=10.0)
+    """The :class:`LossConfig` of :data:`TRAIN_LOSS_DEFAULTS`, with the ``overrides`` that are not None."""
+    options = dict(TRAIN_LOSS_DEFAULTS)
     options.update({k: v for k, v in overrides.items() if v is not None})
     return LossConfig(**options)
 
@@ -115,4 +116,5 @@ def build_training_graph(generator, config, *, vgg_weights="imagenet", ctx=None,
 
 
 __all__ = ["TrainingGraph", "build_training_graph", "default_train_config", "DEFAULT_STYLE_LAYERS",
-           "SATURATION_MARGIN", "DEFAULT_SATURATION_WEIGHT"]
+           "TRAIN_CONTENT_LAYERS", "TRAIN_STYLE_LAYERS", "TRAIN_LOSS_DEFAULTS", "SATURATION_MARGIN",
+           "DEFAULT_SATURATION_WEIGHT"]

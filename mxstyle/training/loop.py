@@ -1,8 +1,8 @@
-"""The feed-forward training loop: ``train(TrainOptions(...))``, behind ``tools/train.py``.
+"""The feed-forward training loop: ``train(TrainOptions(...))``, behind ``mxstyle train``.
 
-One step: a batch of photos (from worker processes) goes through the hybridized training graph
-(generator + VGG perceptual loss), Adam updates the generator. Around it: guards, a progress
-bar, ``log.jsonl``, checkpoints that resume exactly, previews and a loss plot.
+One step (:func:`~.step.train_step`): a batch of photos (from worker processes) goes through the
+hybridized training graph (generator + VGG perceptual loss), Adam updates the generator. Around it:
+guards, a progress bar, ``log.jsonl``, checkpoints that resume exactly, previews and a loss plot.
 """
 import hashlib
 import json
@@ -12,46 +12,70 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Tuple
 
-
 from .. import io
 from ..errors import ConfigError, ImageError
 from ..files import sha256_file, write_text_atomic
+from ..models import check_input_shape, get_model, list_models
 from . import checkpoint as ckpt
-from .guards import OutputGuards, check_finite
-from .graph import DEFAULT_SATURATION_WEIGHT, TRAIN_CONTENT_LAYERS, TRAIN_STYLE_LAYERS, default_train_config
+from .graph import DEFAULT_SATURATION_WEIGHT, TRAIN_LOSS_DEFAULTS, default_train_config
+from .guards import OutputGuards
+from .step import build_training, train_step
+
+
+def _option(default, help=None, **cli):
+    """A field that ``mxstyle train`` offers as an option (mxstyle.cli.options.add_dataclass_options):
+    ``help`` (``%(default)s`` allowed), optionally ``flag``, ``metavar``, ``choices``."""
+    return field(default=default, metadata=dict(help=help, **cli))
+
+
+def _loss_option(name):
+    """A loss field: its default from :data:`~.graph.TRAIN_LOSS_DEFAULTS`; the option comes from
+    mxstyle.cli.options.add_loss_options, shared with ``mxstyle optimize``."""
+    return field(default=TRAIN_LOSS_DEFAULTS[name], metadata=dict(group="loss"))
 
 
 @dataclass
 class TrainOptions:
-    style: str
-    data: str
-    out: str
-    arch: str = "johnson"
-    steps: int = 2000
-    batch_size: int = 4
-    image_size: int = 256
-    style_size: int = 512              # longest side of the style image
-    content_weight: float = 1.0
-    style_weight: float = 3.0
-    tv_weight: float = 10.0
-    saturation_weight: float = DEFAULT_SATURATION_WEIGHT  # mxstyle.training.graph: keeps tanh's gradient alive
-    content_layers: Tuple[str, ...] = TRAIN_CONTENT_LAYERS
-    style_layers: Tuple[str, ...] = TRAIN_STYLE_LAYERS
-    style_layer_weights: Optional[Tuple[float, ...]] = None
-    lr: float = 1e-3
-    seed: int = 0
-    checkpoint_every: int = 200
-    log_every: int = 1
-    resume: bool = False
-    init_from: Optional[str] = None    # a run folder or checkpoint folder: start from its generator
-    workers: int = 2
-    preview: Optional[str] = None      # photo for the previews (default: the first training photo)
-    preview_size: int = 512
-    vgg_weights: str = "imagenet"
-    progress: bool = True
-    keep_checkpoints: int = 2  # the newest N checkpoints stay on disk; 0 keeps every one
+    """A training run's settings. Each field with ``help`` metadata is an option of ``mxstyle train``
+    (``--batch-size`` for ``batch_size``) with that default, in this order; the loss fields (their
+    defaults: :data:`~.graph.TRAIN_LOSS_DEFAULTS`) are its "loss" group, shared with ``optimize``."""
 
-    def validate(self):
+    style: str = field(metadata=dict(help="the painting"))
+    data: str = field(metadata=dict(help="folder of training photos (searched recursively)"))
+    out: str = field(metadata=dict(help="run folder for checkpoints, logs and previews"))
+    arch: str = _option("johnson", "generator (default %(default)s)", choices=list_models)
+    steps: int = _option(2000, "total steps of the run (default %(default)s)")
+    batch_size: int = _option(4)
+    image_size: int = _option(256, "training crop size (default %(default)s)")
+    style_size: int = _option(512, "longest side of the style image (default %(default)s)")
+    lr: float = _option(1e-3)
+    seed: int = _option(0)
+    checkpoint_every: int = _option(200)
+    log_every: int = _option(1)
+    keep_checkpoints: int = _option(2, "checkpoints kept on disk, the newest (default %(default)s; 0: every one)",
+                                    metavar="N")
+    resume: bool = _option(False, "continue the run in --out")
+    init_from: Optional[str] = _option(
+        None, "start from the generator (and Adam state) of another run's newest checkpoint, or of a "
+              "checkpoint folder: fine-tuning, e.g. with another loss", metavar="RUN")
+    saturation_weight: float = _option(
+        DEFAULT_SATURATION_WEIGHT, "penalty on output logits beyond tanh's working range (default %(default)s); "
+                                   "see mxstyle/training/graph.py")
+    workers: int = _option(2, "photo-loading processes (0: in-process)")
+    preview: Optional[str] = _option(None, "photo for the previews (default: the first training photo)")
+    preview_size: int = 512            # longest side of the previews (not on the command line)
+    vgg_weights: str = _option("imagenet", "VGG16 .params file (default: ImageNet, cached)")
+    progress: bool = _option(True, flag="--no-progress")
+    content_weight: float = _loss_option("content_weight")
+    style_weight: float = _loss_option("style_weight")
+    tv_weight: float = _loss_option("tv_weight")
+    content_layers: Tuple[str, ...] = _loss_option("content_layers")
+    style_layers: Tuple[str, ...] = _loss_option("style_layers")
+    style_layer_weights: Optional[Tuple[float, ...]] = _loss_option("style_layer_weights")
+
+    def validate(self, generator=None):
+        """Raise ConfigError for a bad option, the loss included; ``generator``: the one built for
+        ``arch``, if at hand (else one is built to check ``image_size`` against)."""
         for name in ("steps", "batch_size", "image_size", "style_size", "checkpoint_every", "log_every"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
@@ -64,9 +88,8 @@ class TrainOptions:
             raise ConfigError(f"keep-checkpoints must be an integer >= 0, not {self.keep_checkpoints!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0, not {self.workers}")
-        from ..models import get_model, check_input_shape
-
-        check_input_shape(get_model(self.arch), self.image_size, self.image_size)
+        check_input_shape(get_model(self.arch) if generator is None else generator, self.image_size, self.image_size)
+        self.loss_config()
 
     def loss_config(self):
         return default_train_config(content_layers=self.content_layers, style_layers=self.style_layers,
@@ -139,68 +162,125 @@ def train(options, *, on_alert=None):
     Raises ConfigError for bad options, DivergedError when the loss becomes NaN/Inf.
     """
     import mxnet as mx
-    from mxnet import autograd, gluon
 
-    from ..data import BatchLoader, PhotoDataset
-    from ..models import get_model
-    from ..plot import plot_losses
-    from .graph import build_training_graph
+    from ..data import PhotoDataset
 
-    options.validate()
-    config = options.loss_config()
+    generator = get_model(options.arch)  # the run's one generator
+    options.validate(generator)
+    latest = _checkpoint_to_resume(options)
+    dataset = PhotoDataset(options.data, image_size=options.image_size, seed=options.seed)
+    style_img = io.resize_max_side(io.read_image(options.style), options.style_size)
+    preview = _preview_photo(options, dataset, generator.stride)
+    setup = build_training(options, generator=generator, ctx=mx.cpu())
+    style_grams = setup.loss.style_targets(mx.nd.array(io.to_tensor(style_img), ctx=setup.ctx))
+    run_state = _run_state(options, setup, dataset)
+    start = _restore(options, latest, setup, run_state)
+    if start >= options.steps:
+        return TrainResult(Path(options.out), start)
+    folder = _RunFolder(options, run_state, start, preview)
+    return _step_loop(options, setup, style_grams, dataset, folder, start, on_alert)
+
+
+def _checkpoint_to_resume(options):
+    """The newest checkpoint in ``options.out`` (None: a new run); refuses one without --resume."""
     run_dir = Path(options.out)
     latest = ckpt.latest_checkpoint(run_dir)
     if latest is not None and not options.resume:
         raise ConfigError(f"{run_dir} already holds a training run (checkpoint {latest.name}); "
                           "pass --resume to continue it, or choose another --out")
-    dataset = PhotoDataset(options.data, image_size=options.image_size, seed=options.seed)
-    style_img = io.resize_max_side(io.read_image(options.style), options.style_size)
-    preview = _preview_photo(options, dataset, get_model(options.arch).stride)
+    return latest
 
-    ctx = mx.cpu()
-    mx.random.seed(options.seed)
-    generator = get_model(options.arch)
-    generator.initialize(mx.init.Xavier(magnitude=2.0), ctx=ctx)
-    graph, loss = build_training_graph(generator, config, vgg_weights=options.vgg_weights, ctx=ctx,
-                                       saturation_weight=options.saturation_weight)
-    trainer = gluon.Trainer(generator.collect_params(), "adam", {"learning_rate": options.lr})
-    style_grams = loss.style_targets(mx.nd.array(io.to_tensor(style_img), ctx=ctx))
 
-    run_state = dict(options=asdict(options), loss_config=config.to_dict(), arch=options.arch,
-                     stride=generator.stride, style_sha256=sha256_file(options.style),
-                     data_files=len(dataset), data_digest=_files_digest(dataset.paths))
-    start = 0
-    if latest is None and options.init_from:
-        run_state["init_from"] = _init_from(options, generator, trainer, ctx)
-    if latest is not None:
-        state = ckpt.load_checkpoint(latest, generator, trainer, ctx=ctx)
-        if "init_from" in state["run"]:
-            run_state["init_from"] = state["run"]["init_from"]
-        old = dict(LEGACY_OPTIONS, **state["run"]["options"])
-        changed = [k for k in RESUME_FIXED if _norm(old.get(k)) != _norm(getattr(options, k))]
-        if changed:
-            raise ConfigError("cannot resume with different " + ", ".join(
-                f"--{k.replace('_', '-')} ({old.get(k)} in the checkpoint, {getattr(options, k)} now)"
-                for k in changed))
-        if state["run"]["data_digest"] != run_state["data_digest"]:
-            raise ConfigError(f"the training photos in {options.data} differ from the checkpoint's "
-                              f"({state['run']['data_files']} files then, {len(dataset)} now); resume "
-                              "needs the same photos to continue the same trajectory")
-        if state["run"]["style_sha256"] != run_state["style_sha256"]:
-            raise ConfigError(f"the style image {options.style} differs from the one the checkpoint was trained on")
-        start = state["step"]
-    if start >= options.steps:
-        return TrainResult(run_dir, start)
+def _run_state(options, setup, dataset):
+    """What config.json and every checkpoint record about the run; a resume checks it."""
+    return dict(options=asdict(options), loss_config=setup.loss.config.to_dict(), arch=options.arch,
+                stride=setup.generator.stride, style_sha256=sha256_file(options.style),
+                data_files=len(dataset), data_digest=_files_digest(dataset.paths))
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "previews").mkdir(exist_ok=True)
-    write_text_atomic(run_dir / "config.json", json.dumps(run_state, indent=1, default=str))
-    log_path = run_dir / "log.jsonl"
-    history = _read_log(log_path, start)
-    log_path.write_text("".join(json.dumps(r) + "\n" for r in history))  # drop steps after the checkpoint
 
-    guards = OutputGuards()
-    alerts = []
+def _restore(options, latest, setup, run_state):
+    """Load the generator and Adam from checkpoint ``latest`` (a resume, checked to continue the
+    same run) or from --init-from; returns the step the run continues from."""
+    if latest is None:
+        if options.init_from:
+            run_state["init_from"] = _init_from(options, setup.generator, setup.trainer, setup.ctx)
+        return 0
+    state = ckpt.load_checkpoint(latest, setup.generator, setup.trainer, ctx=setup.ctx)
+    if "init_from" in state["run"]:
+        run_state["init_from"] = state["run"]["init_from"]
+    old = dict(LEGACY_OPTIONS, **state["run"]["options"])
+    changed = [k for k in RESUME_FIXED if _norm(old.get(k)) != _norm(getattr(options, k))]
+    if changed:
+        raise ConfigError("cannot resume with different " + ", ".join(
+            f"--{k.replace('_', '-')} ({old.get(k)} in the checkpoint, {getattr(options, k)} now)"
+            for k in changed))
+    if state["run"]["data_digest"] != run_state["data_digest"]:
+        raise ConfigError(f"the training photos in {options.data} differ from the checkpoint's "
+                          f"({state['run']['data_files']} files then, {run_state['data_files']} now); resume "
+                          "needs the same photos to continue the same trajectory")
+    if state["run"]["style_sha256"] != run_state["style_sha256"]:
+        raise ConfigError(f"the style image {options.style} differs from the one the checkpoint was trained on")
+    return state["step"]
+
+
+class _RunFolder:
+    """What a run writes into ``options.out``: config.json, log.jsonl, checkpoints, previews, loss.png.
+    Opened (``with``), it appends to log.jsonl."""
+
+    def __init__(self, options, run_state, start, preview):
+        """Create the folder, write config.json, cut log.jsonl back to ``start`` (the steps after
+        the checkpoint are run again)."""
+        self.options, self.run_state, self.preview = options, run_state, preview
+        self.dir = Path(options.out)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "previews").mkdir(exist_ok=True)
+        write_text_atomic(self.dir / "config.json", json.dumps(run_state, indent=1, default=str))
+        self.log_path = self.dir / "log.jsonl"
+        self.history = _read_log(self.log_path, start)
+        self.log_path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+        self._log = None
+
+    def __enter__(self):
+        self._log = open(self.log_path, "a")
+        return self
+
+    def __exit__(self, *exc):
+        self._log.close()
+
+    def log(self, record):
+        """Append a step's record to log.jsonl and the history that loss.png plots."""
+        self.history.append(record)
+        self._log.write(json.dumps(record) + "\n")
+        self._log.flush()
+
+    def save(self, step, setup):
+        """Checkpoint ``step``, stylize the preview photo, redraw loss.png."""
+        import mxnet as mx
+
+        from ..plot import plot_losses
+
+        ckpt.save_checkpoint(self.dir, step, setup.generator, setup.trainer, dict(run=self.run_state),
+                             keep=self.options.keep_checkpoints)
+        out = setup.generator(mx.nd.array(io.to_tensor(self.preview), ctx=setup.ctx))
+        io.write_image(self.dir / "previews" / f"step-{step:06d}.jpg", io.from_tensor(out), quality=90)
+        if self.history:
+            plot_losses(self.history, self.dir / "loss.png", "step",
+                        title=f"{self.options.arch} on {Path(self.options.style).name}")
+
+
+def _step_loop(options, setup, style_grams, dataset, folder, start, on_alert):
+    """Steps ``start + 1`` to ``options.steps``: a batch, :func:`~.step.train_step`, the guards, the
+    log, checkpoints; returns the :class:`TrainResult`."""
+    import mxnet as mx
+
+    from ..data import BatchLoader
+
+    guards, alerts, last, step = OutputGuards(), [], {}, start
+    bar = None
+    if options.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=options.steps, initial=start, desc=f"train {options.arch}", unit="step",
+                   dynamic_ncols=True)
 
     def report(alert):
         alerts.append(alert)
@@ -209,70 +289,39 @@ def train(options, *, on_alert=None):
         elif bar is not None:
             bar.write(f"warning: {alert.message}")
         else:
-            warnings.warn(alert.message, RuntimeWarning, stacklevel=3)
+            warnings.warn(alert.message, RuntimeWarning, stacklevel=4)  # at train()'s caller
 
-    def save(step):
-        ckpt.save_checkpoint(run_dir, step, generator, trainer, dict(run=run_state),
-                             keep=options.keep_checkpoints)
-        out = generator(mx.nd.array(io.to_tensor(preview), ctx=ctx))
-        io.write_image(run_dir / "previews" / f"step-{step:06d}.jpg", io.from_tensor(out), quality=90)
-        if history:
-            plot_losses(history, run_dir / "loss.png", "step", title=f"{options.arch} on {Path(options.style).name}")
-
-    bar = None
-    if options.progress:
-        from tqdm import tqdm
-        bar = tqdm(total=options.steps, initial=start, desc=f"train {options.arch}", unit="step",
-                   dynamic_ncols=True)
-    last = {}
-    step = start
     try:
-        with BatchLoader(dataset, options.batch_size, start_step=start, workers=options.workers) as loader, \
-                open(log_path, "a") as log:
+        with BatchLoader(dataset, options.batch_size, start_step=start, workers=options.workers) as loader, folder:
             for data_step, batch in loader:
                 t0 = time.perf_counter()
                 mx.random.seed(_step_seed(options.seed, data_step))
-                photos = mx.nd.array(batch, ctx=ctx)
-                with autograd.record():
-                    total, content, style, tv, saturation, stylized = graph(photos, *style_grams)
-                total.backward()
-                terms = dict(loss=float(total.asscalar()), content=float(content.asscalar()),
-                             style=float(style.asscalar()), tv=float(tv.asscalar()),
-                             saturation=float(saturation.asscalar()))
                 step = data_step + 1
-                check_finite(step, terms)  # before the update: the weights stay good
-                trainer.step(1)
-                mx.nd.waitall()
+                terms, stylized = train_step(setup.graph, setup.trainer, mx.nd.array(batch, ctx=setup.ctx),
+                                             style_grams, step=step)
                 seconds = time.perf_counter() - t0
                 for alert in guards.check(step, batch, stylized.asnumpy()):
                     report(alert)
                 last = dict(step=step, **terms, seconds=round(seconds, 4))
                 if step % options.log_every == 0 or step == options.steps:
-                    history.append(last)
-                    log.write(json.dumps(last) + "\n")
-                    log.flush()
+                    folder.log(last)
                 if bar is not None:
                     bar.set_postfix(loss=f"{terms['loss']:.4g}", s_step=f"{seconds:.2f}")
                     bar.update(1)
                 if step % options.checkpoint_every == 0 or step == options.steps:
-                    save(step)
+                    folder.save(step, setup)
                 if step >= options.steps:
                     break
     finally:
         if bar is not None:
             bar.close()
-    return TrainResult(run_dir, step, last, alerts)
+    return TrainResult(folder.dir, step, last, alerts)
 
 
 def _init_from(options, generator, trainer, ctx):
     """Load the generator and Adam's moments from ``options.init_from`` (a run folder: its newest
     checkpoint; or one checkpoint folder) to fine-tune from them, at ``options.lr``; returns what
-    the run records about it.
-
-    Adam's moments come along because a fresh Adam's first update moves every weight by the full
-    learning rate (m/sqrt(v) = sign(g)): measured on the 550-step ``langlois`` johnson at lr 1e-3,
-    that first step raised the style loss from 3.2e4 to 5.3e6.
-    """
+    the run records about it. Why the moments come along: docs/training.md."""
     source = Path(options.init_from)
     folder = ckpt.latest_checkpoint(source) if (source / "checkpoints").is_dir() else source
     if folder is None or not (folder / ckpt.STATE_FILE).is_file():
@@ -288,8 +337,7 @@ def _init_from(options, generator, trainer, ctx):
         warnings.warn(
             f"--init-from {source}: the loss differs from the one that run trained on ({', '.join(changed)}). "
             "Adam's moments were estimated for that loss, so the first updates can be many times --lr "
-            "(measured: switching langlois to the Gatys objective raised its style loss 10x in 17 steps); "
-            "for a new objective start a new run", RuntimeWarning, stacklevel=3)
+            "(docs/training.md); for a new objective start a new run", RuntimeWarning, stacklevel=4)
     return dict(checkpoint=str(folder.resolve()), step=state["step"],
                 generator_sha256=state["files"][ckpt.GENERATOR_FILE], loss_changes=changed)
 

@@ -79,7 +79,9 @@ class Engine:
         else:
             from mxstyle.runtime import Stylizer
 
-            self.stylizer = Stylizer(model_dir, backend=backend, precision=precision, threads=threads)
+            # the network on every pixel (tiled when large); the end-to-end case uses the defaults
+            self.stylizer = Stylizer(model_dir, backend=backend, precision=precision, threads=threads,
+                                     work_side=None)
             self.stride = self.stylizer.stride
             self.flops_per_pixel = self.stylizer.card.get('flops_per_pixel')
 

@@ -4,6 +4,7 @@ Gatys et al. 2016 ("Preserving Color in Neural Artistic Style Transfer"): style 
 luminance, keep the photo's chroma (I and Q channels of YIQ). Images are HxWx3 float32 RGB
 in [0, 255].
 """
+import cv2
 import numpy as np
 
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
@@ -45,3 +46,9 @@ def keep_colors(stylized, content):
     yiq = rgb_to_yiq(content)
     yiq[..., 0] = luminance(stylized)
     return np.clip(yiq_to_rgb(yiq), 0, 255).astype(np.float32)
+
+
+def luminance_u8(image):
+    """The luminance (the same BT.601 weights) of an HxWx3 RGB image as HxW uint8."""
+    pixels = image if image.dtype == np.uint8 else np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)

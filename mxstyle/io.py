@@ -35,7 +35,8 @@ from mxstyle.errors import ConfigError, ImageError
 from mxstyle.files import write_bytes_atomic
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "READ_EXTENSIONS", "SUPPORTED_FORMATS", "WRITE_EXTENSIONS", "read_image", "write_image", "encode_image",
+    "DEFAULT_MAX_PIXELS", "READ_EXTENSIONS", "SUPPORTED_FORMATS", "WRITE_EXTENSIONS", "read_image",
+    "read_luminance", "read_file", "image_size", "max_side_size", "write_image", "encode_image",
     "to_tensor", "from_tensor", "resize_max_side", "resize",
 ]
 
@@ -58,7 +59,8 @@ _PILLOW_FORMATS = ("GIF", "HEIF", "AVIF")
 
 # --------------------------------------------------------------------------- reading
 
-def read_image(src, *, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(src, *, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, max_side: Optional[int] = None,
+               name: Optional[str] = None) -> np.ndarray:
     """Load an image as an ``H x W x 3`` float32 RGB array with values in [0, 255].
 
     ``src`` may be a file path (``str`` or ``os.PathLike``), the encoded file content
@@ -67,14 +69,50 @@ def read_image(src, *, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> np.nda
     Transparent pixels are composited on white, gray is replicated to three channels,
     16-bit samples are scaled to [0, 255] and the EXIF orientation is applied.
 
-    Images with more than ``max_pixels`` pixels are refused (``None`` disables the check).
-    Raises :class:`ImageError` naming the source for anything that is not a usable image.
+    ``max_side`` shrinks the image so its longer side is at most that many pixels (as
+    :func:`resize_max_side`); a large JPEG is then decoded at 1/2, 1/4 or 1/8 scale by libjpeg
+    first, which is several times faster than decoding every pixel. Images with more than
+    ``max_pixels`` pixels are refused (``None`` disables the check). ``name`` names ``bytes`` in
+    messages. Raises :class:`ImageError` naming the source for anything that is not a usable image.
     """
+    if max_side is not None and (not is_integer(max_side) or max_side < 1):
+        raise ConfigError(f"max_side must be a positive integer or None, got {max_side!r}")
     if isinstance(src, (str, os.PathLike)):
         name = os.fspath(src)
-        return _decode(_read_file(name), name, max_pixels)
+        return _decode(read_file(name), name, max_pixels, max_side=max_side)
     if isinstance(src, (bytes, bytearray, memoryview)):
-        return _decode(bytes(src), "<bytes>", max_pixels)
+        return _decode(bytes(src), name or "<bytes>", max_pixels, max_side=max_side)
+    return _shrink(_read_other(src, max_pixels), max_side)
+
+
+def read_luminance(src, *, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+                   name: Optional[str] = None) -> np.ndarray:
+    """The luminance of an image (:func:`mxstyle.color.luminance_u8`) as ``H x W`` uint8, with the
+    orientation, limits and errors of :func:`read_image`. A JPEG is decoded straight to its luma
+    channel, without the colour conversion."""
+    if isinstance(src, (str, os.PathLike)):
+        name = os.fspath(src)
+        return _decode(read_file(name), name, max_pixels, gray=True)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return _decode(bytes(src), name or "<bytes>", max_pixels, gray=True)
+    from mxstyle.color import luminance_u8
+
+    return luminance_u8(_read_other(src, max_pixels))
+
+
+def image_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """``(height, width)`` of encoded image ``data`` as :func:`read_image` would return it (EXIF
+    orientation applied), read from the header without decoding; None when the header does
+    not say (then decode to know)."""
+    probe = _probe(bytes(data))
+    if probe.size is None:
+        return None
+    width, height = probe.size
+    return (width, height) if probe.orientation in (5, 6, 7, 8) else (height, width)
+
+
+def _read_other(src, max_pixels):
+    """An array or a PIL image as :func:`read_image` gives it."""
     if isinstance(src, np.ndarray):
         _check_pixels(src.shape[1::-1] if src.ndim >= 2 else None, "<array>", max_pixels)
         return _normalize(src, "<array>", bgr=False)
@@ -85,7 +123,9 @@ def read_image(src, *, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> np.nda
                      "bytes, a numpy array or a PIL image")
 
 
-def _read_file(path: str) -> bytes:
+def read_file(path) -> bytes:
+    """The bytes of an image file, with :class:`ImageError` for a missing, empty or unreadable one."""
+    path = os.fspath(path)
     if os.path.isdir(path):
         raise ImageError(f"{path}: is a directory, not an image file")
     try:
@@ -100,7 +140,12 @@ def _read_file(path: str) -> bytes:
     return data
 
 
-def _decode(data: bytes, name: str, max_pixels: Optional[int]) -> np.ndarray:
+_JPEG_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _decode(data: bytes, name: str, max_pixels: Optional[int], *, max_side: Optional[int] = None,
+            gray: bool = False) -> np.ndarray:
     if not data:
         raise ImageError(f"{name}: no data (0 bytes)")
     probe = _probe(data)
@@ -108,6 +153,53 @@ def _decode(data: bytes, name: str, max_pixels: Optional[int]) -> np.ndarray:
     if probe.complete is False:
         raise ImageError(f"{name}: truncated {probe.fmt} file (the end of the image is "
                          "missing); the file is incomplete or damaged")
+    if probe.fmt == "JPEG" and probe.size is not None and (gray or max_side is not None):
+        fast = _decode_jpeg_fast(data, probe, max_side, gray)
+        if fast is not None:
+            return fast
+    image = _decode_full(data, name, probe, max_pixels)
+    if gray:
+        from mxstyle.color import luminance_u8
+
+        return luminance_u8(image)
+    return _shrink(image, max_side)
+
+
+def _shrink(image: np.ndarray, max_side: Optional[int]) -> np.ndarray:
+    """``image`` scaled down so its longer side is at most ``max_side`` (never up)."""
+    if max_side is None or max(image.shape[:2]) <= max_side:
+        return image
+    return resize_max_side(image, max_side)
+
+
+def _decode_jpeg_fast(data: bytes, probe, max_side: Optional[int], gray: bool):
+    """A JPEG decoded to its luma channel, or at the smallest libjpeg scale (1/2, 1/4, 1/8)
+    that is still at least ``max_side`` and then area-resized to it; None to fall back."""
+    width, height = probe.size
+    if gray:
+        flags = cv2.IMREAD_GRAYSCALE
+    elif max(width, height) <= max_side:
+        return None  # nothing to shrink: the ordinary decode
+    else:
+        factors = [k for k in (8, 4, 2) if max(width, height) >= max_side * k]
+        flags = _JPEG_REDUCED[factors[0]] if factors else cv2.IMREAD_COLOR
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:
+        decoded = None
+    if decoded is None:
+        return None
+    if gray:
+        return _apply_orientation(decoded, probe.orientation)
+    image = _apply_orientation(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), probe.orientation)
+    full_h, full_w = (width, height) if probe.orientation in (5, 6, 7, 8) else (height, width)
+    size = max_side_size(full_h, full_w, max_side)
+    if image.shape[:2] == size:
+        return image.astype(np.float32)
+    return resize(image, size)  # from the reduced decode to the size the full image gives
+
+
+def _decode_full(data: bytes, name: str, probe, max_pixels: Optional[int]) -> np.ndarray:
     decoded = None
     if probe.fmt not in _PILLOW_FORMATS:
         try:
@@ -230,11 +322,11 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     elif orientation == 4:
         img = img[::-1, :]                  # mirror top-bottom
     elif orientation == 5:
-        img = img.transpose(1, 0, 2)        # mirror along the top-left diagonal
+        img = img.swapaxes(0, 1)            # mirror along the top-left diagonal
     elif orientation == 6:
         img = np.rot90(img, k=-1)           # rotate 90 degrees clockwise
     elif orientation == 7:
-        img = img[::-1, ::-1].transpose(1, 0, 2)  # mirror along the other diagonal
+        img = img[::-1, ::-1].swapaxes(0, 1)  # mirror along the other diagonal
     elif orientation == 8:
         img = np.rot90(img, k=1)            # rotate 90 degrees counter-clockwise
     return np.ascontiguousarray(img)
@@ -486,9 +578,13 @@ def resize_max_side(img: np.ndarray, max_side: Optional[int]) -> np.ndarray:
         return img
     if not is_integer(max_side) or max_side < 1:
         raise ConfigError(f"max_side must be a positive integer or None, got {max_side!r}")
-    h, w = img.shape[:2]
-    scale = max_side / max(h, w)
-    return resize(img, (max(1, round(h * scale)), max(1, round(w * scale))))
+    return resize(img, max_side_size(*img.shape[:2], max_side))
+
+
+def max_side_size(height: int, width: int, max_side: int) -> Tuple[int, int]:
+    """``(height, width)`` scaled so the longer side is ``max_side``, keeping the aspect ratio."""
+    scale = max_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def resize(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:

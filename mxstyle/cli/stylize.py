@@ -18,12 +18,22 @@ from pathlib import Path
 
 from ..errors import ConfigError, MxstyleError
 from ..io import READ_EXTENSIONS, WRITE_EXTENSIONS
+from ..runtime.stylizer import DEFAULT_WORK_SIDE
 from . import options
 
 #: The photo painted when none is given (CC0; mxstyle/samples/README.md).
 SAMPLE_PHOTO = Path(__file__).resolve().parents[1] / 'samples' / 'chelsea.jpg'
 
 FORMATS = ('jpg', 'png', 'webp', 'keep')
+
+
+def _work_side(text):
+    if text.strip().lower() in ('full', 'none'):
+        return 'full'
+    value = options.positive_int(text)
+    if value < 16:
+        raise argparse.ArgumentTypeError(f'expected at least 16 (or full), got {text!r}')
+    return value
 
 
 def parse_args(argv, prog=None):
@@ -37,6 +47,9 @@ def parse_args(argv, prog=None):
     p.add_argument('--out', default='out', help='output folder (default %(default)s)')
     p.add_argument('--backend', default='auto', choices=('auto', 'onnxruntime', 'mxnet', 'opencv'))
     p.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'int8'))
+    p.add_argument('--work-side', type=_work_side, default=None, metavar='N|full',
+                   help='stylize photos larger than N pixels on a copy of that size, upsampled edge-aware '
+                        '(default %d); full: every pixel, in exact tiles' % DEFAULT_WORK_SIDE)
     p.add_argument('--max-side', type=options.positive_int, default=None,
                    help='shrink each photo so its longer side is at most N pixels first')
     p.add_argument('--strength', type=options.unit_float, default=1.0,
@@ -106,10 +119,12 @@ def main(argv=None, prog=None):
     from .. import io
     from ..runtime import Stylizer
 
-    options = {k: v for k, v in (('tile_pixels', args.tile_pixels), ('tile_side', args.tile_side))
-               if v is not None}
+    settings = {k: v for k, v in (('tile_pixels', args.tile_pixels), ('tile_side', args.tile_side))
+                if v is not None}
+    if args.work_side is not None:
+        settings['work_side'] = None if args.work_side == 'full' else args.work_side
     stylizer = Stylizer(args.model, backend=args.backend, precision=args.precision,
-                        threads=args.threads, tile_mode=args.tile_mode, **options)
+                        threads=args.threads, tile_mode=args.tile_mode, **settings)
     failures = list(missing)
     for path, message in missing:
         print(f'error: {path}: {message}', file=sys.stderr)

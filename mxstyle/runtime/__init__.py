@@ -16,7 +16,7 @@ Model folders (finding them, their card, verified loads) are :mod:`mxstyle.model
 """
 
 from ..model_folder import DEFAULT_MODEL, ModelError, list_available_models, model_search_paths, resolve_model_dir
-from .stylizer import DEFAULT_TILE_PIXELS, PREFERENCE, ROLES, Stylizer
+from .stylizer import DEFAULT_TILE_PIXELS, DEFAULT_WORK_SIDE, PREFERENCE, ROLES, Stylizer
 
 __all__ = ['Stylizer', 'DEFAULT_MODEL', 'ModelError', 'list_available_models', 'model_search_paths',
-           'resolve_model_dir', 'PREFERENCE', 'ROLES', 'DEFAULT_TILE_PIXELS']
+           'resolve_model_dir', 'PREFERENCE', 'ROLES', 'DEFAULT_WORK_SIDE', 'DEFAULT_TILE_PIXELS']

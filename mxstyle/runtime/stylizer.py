@@ -7,18 +7,21 @@
 """
 
 import math
+import os
 
 import numpy as np
 
 from .. import io
 from .. import model_folder as cards
+from ..color import luminance_u8
 from ..errors import ConfigError
 from ..model_folder import ModelError
-from ..values import round_up
-from . import tiling
+from ..values import is_integer, round_up
+from . import tiling, upsample
 from .backends import BACKENDS, MXNetBackend, OnnxRuntimeBackend, OpenCVBackend, backend_available
 
-__all__ = ['Stylizer', 'PRECISIONS', 'PREFERENCE', 'ROLES', 'DEFAULT_TILE_PIXELS', 'DEFAULT_TILE_SIDE']
+__all__ = ['Stylizer', 'PRECISIONS', 'PREFERENCE', 'ROLES', 'DEFAULT_WORK_SIDE', 'DEFAULT_TILE_PIXELS',
+           'DEFAULT_TILE_SIDE']
 
 PRECISIONS = ('fp32', 'int8')
 
@@ -37,6 +40,10 @@ ROLES = {
 #: 12 MP photo takes 18 GB with it.
 PREFERENCE = (('onnxruntime', 'int8'), ('onnxruntime', 'fp32'), ('mxnet', 'int8'),
               ('mxnet', 'fp32'), ('opencv', 'fp32'))
+
+#: The network runs on a copy whose longer side is at most this, and the guided filter brings the
+#: result back to the photo's resolution (:mod:`mxstyle.runtime.upsample`); None: full resolution.
+DEFAULT_WORK_SIDE = 1024
 
 #: Images with more (padded) pixels than this are stylized in tiles...
 DEFAULT_TILE_PIXELS = 1024 * 1024
@@ -65,6 +72,9 @@ class Stylizer:
     threads : int or None
         Intra-op threads (onnxruntime session option; OpenCV's ``setNumThreads``, process-wide).
         MXNet's thread pool is process-wide and fixed at import (``OMP_NUM_THREADS``).
+    work_side : int or None
+        The default of :meth:`stylize`'s ``work_side``: photos larger than this are stylized on a
+        copy with this longer side and upsampled edge-aware; None stylizes every pixel.
     tile_pixels : int
         Images with more pixels than this (after padding to the stride) are stylized in
         overlapping tiles, bounding memory (see :mod:`mxstyle.runtime.tiling`). OpenCV always runs
@@ -84,7 +94,7 @@ class Stylizer:
     """
 
     def __init__(self, name_or_path=None, backend='auto', precision='auto', threads=None, *,
-                 tile_pixels=DEFAULT_TILE_PIXELS, tile_side=DEFAULT_TILE_SIDE, tile_mode='exact',
+                 work_side=DEFAULT_WORK_SIDE, tile_pixels=DEFAULT_TILE_PIXELS, tile_side=DEFAULT_TILE_SIDE, tile_mode='exact',
                  blend=32, stats_side=1024):
         if backend not in ('auto',) + BACKENDS:
             raise ConfigError(f'unknown backend {backend!r}; choose auto, {", ".join(BACKENDS)}')
@@ -100,6 +110,7 @@ class Stylizer:
                                   ('stats_side', stats_side, 16)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f'{label} must be an integer >= {low}, got {value!r}')
+        self.work_side = self._check_work_side(work_side)
         self.model_dir = cards.resolve_model_dir(cards.DEFAULT_MODEL if name_or_path is None else name_or_path)
         self.card = cards.load_card(self.model_dir)
         self.name = self.card.get('name') or self.model_dir.name
@@ -158,26 +169,43 @@ class Stylizer:
 
     # ---------------------------------------------------------------------- stylizing
 
-    def stylize(self, image, *, max_side=None, strength=1.0, preserve_colors=False):
+    def stylize(self, image, *, max_side=None, strength=1.0, preserve_colors=False, work_side='default'):
         """Stylize one image: a path, encoded bytes, a numpy array or a PIL image.
 
         ``max_side`` first shrinks the image so its longer side is at most that many pixels;
         ``strength`` blends the result with the photo (0 = the photo, 1 = full style);
         ``preserve_colors`` keeps the photo's chroma (YIQ) and takes the luminance of the
-        result. Any size works (the image is reflect-padded to the model's stride and cropped
-        back). Returns an H x W x 3 float32 RGB array in [0, 255]. Unreadable images raise
+        result. ``work_side`` (default: the Stylizer's, :data:`DEFAULT_WORK_SIDE`): a photo whose
+        longer side is larger is stylized on a copy of that size (for a JPEG decoded at reduced
+        scale), then brought back to its own size by a guided filter with the photo's luminance
+        as the guide, so the brush strokes keep the same size on any camera and the edges stay
+        sharp; ``None`` runs the network on every pixel (in exact tiles above ``tile_pixels``).
+        Any size works (the image is reflect-padded to the model's stride and cropped back).
+        Returns an H x W x 3 float32 RGB array in [0, 255]. Unreadable images raise
         :class:`~mxstyle.errors.ImageError`.
         """
         strength = self._check_strength(strength)
-        photo = io.read_image(image)
-        if max_side is not None:
-            if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 1:
-                raise ConfigError(f'max_side must be a positive integer or None, got {max_side!r}')
-            if max(photo.shape[:2]) > max_side:
-                photo = io.resize_max_side(photo, int(max_side))
+        work_side = self.work_side if work_side == 'default' else self._check_work_side(work_side)
+        if max_side is not None and (not is_integer(max_side) or max_side < 1):
+            raise ConfigError(f'max_side must be a positive integer or None, got {max_side!r}')
+        name = None
+        if isinstance(image, (str, os.PathLike)):  # the file is read once, decoded as needed
+            name, image = os.fspath(image), io.read_file(image)
+        if work_side is not None and max_side is None and strength == 1.0 and not preserve_colors \
+                and isinstance(image, (bytes, bytearray, memoryview)) \
+                and max(io.image_size(image) or (0,)) > work_side:
+            # the fast path: the full-size pixels only as luminance, the working copy decoded small
+            guide = io.read_luminance(image, name=name)
+            work = io.read_image(image, max_side=work_side, name=name)
+            return upsample.guided_upsample(self._run(work), luminance_u8(work), guide)
+        photo = io.read_image(image, max_side=max_side, name=name)
         if strength == 0.0:
             return photo
-        out = self._run(photo)
+        if work_side is not None and max(photo.shape[:2]) > work_side:
+            work = io.resize_max_side(photo, work_side)
+            out = upsample.guided_upsample(self._run(work), luminance_u8(work), luminance_u8(photo))
+        else:
+            out = self._run(photo)
         if preserve_colors:
             from ..color import keep_colors
 
@@ -190,6 +218,12 @@ class Stylizer:
     def stylize_batch(self, images, **options):
         """:meth:`stylize` for each image of ``images``, in order; returns a list."""
         return [self.stylize(image, **options) for image in images]
+
+    @staticmethod
+    def _check_work_side(work_side):
+        if work_side is not None and (not is_integer(work_side) or work_side < 16):
+            raise ConfigError(f'work_side must be an integer of at least 16, or None, got {work_side!r}')
+        return None if work_side is None else int(work_side)
 
     @staticmethod
     def _check_strength(strength):

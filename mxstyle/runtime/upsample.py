@@ -1,0 +1,63 @@
+"""Edge-aware upsampling of a stylized working copy back to the photo's full resolution.
+
+The fast guided filter (He & Sun 2015, "Fast Guided Filter"; the upsampler of Wu et al. 2018,
+"Fast End-to-End Trainable Guided Filter"): at the working resolution, the stylized result ``p``
+is fitted in every ``(2r+1)^2`` window as a linear function of the photo's luminance ``I``,
+``p ~ a * I + b`` (per colour channel, ridge ``eps``). The coefficients ``a, b`` vary slowly, so
+they are upsampled bilinearly and applied to the full-resolution luminance: edges come from the
+photo at its own resolution and stay sharp at 100% zoom, while colours and brush strokes come from
+the network at the working resolution. Full-resolution work is a bilinear lookup and a
+multiply-add per pixel, done in bands of rows so memory stays bounded.
+"""
+import cv2
+import numpy as np
+
+__all__ = ['DEFAULT_RADIUS', 'DEFAULT_EPS', 'guided_upsample']
+
+#: Window radius in working-resolution pixels.
+DEFAULT_RADIUS = 2
+#: Ridge of the local linear fit, in (luminance in [0, 1]) squared: larger smooths more.
+DEFAULT_EPS = 1e-3
+_BAND_ROWS = 256
+
+
+def _box(x, radius):
+    return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), normalize=True,
+                         borderType=cv2.BORDER_REFLECT)
+
+
+def guided_upsample(result, guide_low, guide_full, *, radius=DEFAULT_RADIUS, eps=DEFAULT_EPS, out=None):
+    """Bring ``result`` (h x w x 3, 0-255) to the size of ``guide_full`` (H x W luminance, uint8).
+
+    ``guide_low`` is the luminance (h x w, uint8) of the image the network stylized, so the fit
+    compares like with like. Returns H x W x 3 float32 in [0, 255] (written into ``out`` when
+    given).
+    """
+    h, w = result.shape[:2]
+    big_h, big_w = guide_full.shape[:2]
+    if guide_low.shape[:2] != (h, w):
+        raise ValueError(f'guide_low is {guide_low.shape[:2]}, result is {(h, w)}')
+    p = np.asarray(result, np.float32)
+    g = guide_low.astype(np.float32) * (1.0 / 255.0)
+    mean_g = _box(g, radius)
+    var_g = _box(g * g, radius) - mean_g * mean_g
+    mean_p = _box(p, radius)
+    cov = _box(p * g[:, :, None], radius) - mean_g[:, :, None] * mean_p
+    a = cov / (var_g[:, :, None] + eps)
+    b = mean_p - a * mean_g[:, :, None]
+    a = _box(a, radius) * (1.0 / 255.0)  # applied to the uint8 guide below
+    b = _box(b, radius)
+    if out is None:
+        out = np.empty((big_h, big_w, 3), np.float32)
+    # bilinear with pixel centres aligned (as cv2.resize), one band of rows at a time: output
+    # pixel (x, y) reads the coefficients at ((x + 0.5) * w / W - 0.5, (y + 0.5) * h / H - 0.5)
+    sx, sy = w / big_w, h / big_h
+    for top in range(0, big_h, _BAND_ROWS):
+        rows = min(_BAND_ROWS, big_h - top)
+        to_low = np.float32([[sx, 0, 0.5 * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]])
+        a_band, b_band = (cv2.warpAffine(c, to_low, (big_w, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                         borderMode=cv2.BORDER_REPLICATE) for c in (a, b))
+        band = out[top:top + rows]
+        np.multiply(a_band, guide_full[top:top + rows, :, None], out=band)
+        band += b_band
+    return np.clip(out, 0.0, 255.0, out=out)

@@ -10,38 +10,9 @@ held-out photos stays within --min-psnr of fp32, and model.json listing every fi
 sha256. The folder is replaced only after everything was written and checked.
 """
 import argparse
-import dataclasses
 from pathlib import Path
 
-
-def comma_list(text):
-    """argparse type: 'onnxruntime, mxnet' -> ('onnxruntime', 'mxnet')."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def add_export_options(parser):
-    """One option per :class:`~mxstyle.export.ExportOptions` field: its flag (``--calib-count`` for
-    ``calib_count``, or the field's ``flag``), default, help, group, metavar and choices."""
-    from ..export.options import ExportOptions
-
-    groups = {None: parser}
-    for f in dataclasses.fields(ExportOptions):
-        meta = f.metadata
-        if meta["group"] not in groups:
-            groups[meta["group"]] = parser.add_argument_group(meta["group"])
-        kwargs = dict(dest=f.name, help=meta["help"])
-        if isinstance(f.default, bool):
-            kwargs["action"] = "store_false" if f.default else "store_true"
-        elif isinstance(f.default, tuple):
-            kwargs.update(type=comma_list, default=",".join(f.default))
-        else:
-            kwargs["default"] = f.default
-            if f.default is not None:
-                kwargs["type"] = type(f.default)
-        for key in ("metavar", "choices"):
-            if key in meta:
-                kwargs[key] = meta[key]
-        groups[meta["group"]].add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)
+from . import options
 
 
 def parse_args(argv, prog=None):
@@ -49,7 +20,9 @@ def parse_args(argv, prog=None):
     p.add_argument("source", metavar="RUN_DIR_OR_CHECKPOINT", help="training run folder or checkpoint folder")
     p.add_argument("--name", required=True, help="model name: the file names inside OUT")
     p.add_argument("--out", default=None, help="model folder (default models/NAME)")
-    add_export_options(p)
+    from ..export.options import ExportOptions
+
+    options.add_dataclass_options(p, ExportOptions)
     return p.parse_args(argv)
 
 
@@ -58,8 +31,7 @@ def main(argv=None, prog=None):
     from ..export import ExportOptions, export_model
 
     out = args.out if args.out is not None else str(Path("models") / args.name)
-    options = ExportOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ExportOptions)})
-    card = export_model(args.source, args.name, out, options)
+    card = export_model(args.source, args.name, out, ExportOptions(**options.dataclass_kwargs(ExportOptions, args)))
     print(f"{out}: {card['arch']} model {card['name']} from {card['training']['checkpoint']}")
     for role, record in card["files"].items():
         print(f"  {role:18s} {record['path']} ({record['bytes']:,} bytes)")

@@ -57,6 +57,8 @@ def add_dataclass_options(parser, cls):
             kwargs["required"] = True
         elif isinstance(f.default, bool):
             kwargs["action"] = "store_false" if f.default else "store_true"
+        elif isinstance(f.default, tuple) and "type" not in meta:  # a comma-separated list
+            kwargs.update(type=comma_list, default=",".join(map(str, f.default)))
         else:
             kwargs["default"] = f.default
             if "type" in meta or f.default is not None:
@@ -66,6 +68,11 @@ def add_dataclass_options(parser, cls):
         if "choices" in meta:
             kwargs["choices"] = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
         groups[group].add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)
+
+
+def comma_list(text):
+    """argparse type: 'onnxruntime, mxnet' -> ('onnxruntime', 'mxnet')."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def dataclass_kwargs(cls, args):

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import mxstyle  # noqa: E402,F401  (sets OMP_NUM_THREADS before mxnet loads)
 from mxstyle.system import usable_cpus  # noqa: E402
+from mxstyle.values import round_up  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mxstyle import io  # noqa: E402
@@ -87,7 +88,7 @@ class Engine:
 
     def padded(self, h, w):
         s = self.stride
-        return max(-(-h // s) * s, 2 * s), max(-(-w // s) * s, 2 * s)
+        return max(round_up(h, s), 2 * s), max(round_up(w, s), 2 * s)
 
     def will_tile(self, h, w):
         return bool(self.stylizer and self.stylizer.will_tile(h, w))

@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import mxstyle  # noqa: E402,F401  (sets OMP_NUM_THREADS before mxnet loads)
+from mxstyle.system import usable_cpus  # noqa: E402
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
@@ -65,7 +66,7 @@ COMPARED = ("loss", "content", "style", "tv")  # the loss terms --quality compar
 def machine_info():
     model, flags = cpuinfo()
     isa = [f for f in ISA_FLAGS if f in flags]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cpus()
     return dict(cpu=model, cores=cores, isa=isa, omp_threads=os.environ.get("OMP_NUM_THREADS", "unset"),
                 mxnet=mx.__version__, python=platform.python_version(), kernel=platform.release(),
                 loadavg_start=os.getloadavg()[0])

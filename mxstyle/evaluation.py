@@ -13,10 +13,11 @@ The tables give each number and the ratio model / Gatys (lower losses are closer
 the quality of the slow method), and the model's style loss as a number of Gatys iterations: the
 iteration at which the optimization's style loss falls to the model's (measured on snapshots of the
 optimization at the iterations of ``GATYS_CURVE``, interpolated between them). Gatys results are
-cached in a :class:`~mxstyle.quality.GatysCache` (minutes per photo). :func:`summary_block` puts the
+cached in a :class:`GatysCache` (minutes per photo). :func:`summary_block` puts the
 summary table (one row per model) between the markers ``SUMMARY_BEGIN`` and ``SUMMARY_END`` of a
 Markdown file, so the README's numbers are this module's output.
 """
+import hashlib
 import json
 import math
 import statistics
@@ -24,7 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from . import io
+from .errors import ConfigError, ImageError
+from .files import write_text_atomic
 from .io import READ_EXTENSIONS
 
 GOAL_RATIO, GOAL_PSNR = 1.5, 35.0
@@ -33,6 +36,37 @@ METRICS = ('content_relu2_2', 'content_relu4_2', 'style')
 SUMMARY_BEGIN, SUMMARY_END = '<!-- evaluate.py summary: begin -->', '<!-- evaluate.py summary: end -->'
 # Iterations of the Gatys reference whose losses are kept (the curve behind "equals N iterations").
 GATYS_CURVE = (0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300)
+
+
+def _digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class GatysCache:
+    """Gatys reference results on disk, keyed by the photo's and the painting's bytes and the
+    settings: ``FOLDER/KEY.json`` (losses, seconds) and ``FOLDER/KEY.png`` (the image). A
+    reference costs minutes per photo, and does not change while the inputs do not."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def key(self, photo_bytes, style_bytes, **settings):
+        text = json.dumps(dict(photo=_digest(photo_bytes), style=_digest(style_bytes), **settings), sort_keys=True)
+        return _digest(text.encode())[:24]
+
+    def get(self, key):
+        meta, image = self.folder / f'{key}.json', self.folder / f'{key}.png'
+        if not (meta.is_file() and image.is_file()):
+            return None
+        try:
+            return json.loads(meta.read_text()), io.read_image(image)
+        except (ValueError, OSError, ImageError):
+            return None  # a damaged entry is recomputed
+
+    def put(self, key, info, image):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        io.write_image(self.folder / f'{key}.png', image)
+        write_text_atomic(self.folder / f'{key}.json', json.dumps(info, indent=1))
 
 
 @dataclass(frozen=True)

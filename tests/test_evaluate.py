@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mxstyle import io
-from mxstyle.quality import GatysCache, QualityMeter, blown_out, psnr
+from mxstyle.evaluation import GatysCache
+from mxstyle.quality import QualityMeter, blown_out, psnr
 from tiny_model import export_tiny, photo
 
 ROOT = Path(__file__).resolve().parents[1]

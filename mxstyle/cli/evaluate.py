@@ -52,7 +52,6 @@ def main(argv=None, prog=None):
     from .. import evaluation as ev
     from .. import files
     from ..files import write_text_atomic
-    from ..quality import GatysCache
     from ..runtime import list_available_models
 
     options = ev.EvaluationOptions(size=args.size, gatys_iters=args.gatys_iters, no_gatys=args.no_gatys,
@@ -64,7 +63,7 @@ def main(argv=None, prog=None):
     photos = ev.find_photos(args.photos, args.limit)
     for doc in args.update_docs:
         ev.summary_block(doc)
-    cache = GatysCache(args.cache or files.mxstyle_home() / 'gatys')
+    cache = ev.GatysCache(args.cache or files.mxstyle_home() / 'gatys')
     command = 'mxstyle evaluate ' + ' '.join(argv if argv is not None else sys.argv[1:])
     results, all_images, md = [], {}, []
     for model in models:

@@ -19,6 +19,8 @@ import warnings
 
 import numpy as np
 
+from ..system import usable_cpus
+
 __all__ = ["OPSET", "INPUT_NAME", "OUTPUT_NAME", "mxnet_to_onnx", "ort_session", "run_onnx"]
 
 OPSET = 13
@@ -32,10 +34,6 @@ def quiet_onnx_deprecations():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*onnx.mapping.*")
         yield
-
-
-def cpu_threads():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def mxnet_to_onnx(prefix, onnx_path, *, sample_shape=(1, 3, 64, 64), metadata=None):
@@ -103,7 +101,7 @@ def ort_session(model, threads=None):
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    options.intra_op_num_threads = int(threads or cpu_threads())
+    options.intra_op_num_threads = int(threads or usable_cpus())
     return ort.InferenceSession(os.fspath(model) if not isinstance(model, bytes) else model, options,
                                 providers=["CPUExecutionProvider"])
 

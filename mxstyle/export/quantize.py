@@ -11,10 +11,8 @@ Two backends, each checked against its own fp32 model on held-out photos (PSNR, 
 Each backend tries :data:`PLANS` in order (fastest first) and keeps the first whose output stays
 within the fidelity bound; when none does, nothing is written for that backend.
 
-Why ``reduce_range=True`` (7-bit weights) for onnxruntime: without VNNI, its x86 uint8 x int8
-kernels use VPMADDUBSW, whose int16 pair sums saturate; on this network that costs ~9 dB
-(measured on random weights: 16 dB PSNR without, 25 dB with). The 2-core VM this was developed
-on reports AVX2 but neither AVX-512 nor VNNI in /proc/cpuinfo.
+onnxruntime gets ``reduce_range=True`` (7-bit weights): without VNNI, its uint8 x int8 kernels
+saturate int16 pair sums (docs/design.md, "int8 quantization", has the measurements).
 """
 import contextlib
 import logging
@@ -28,7 +26,8 @@ import numpy as np
 from .. import io
 from ..errors import ConfigError, ImageError
 from ..quality import psnr
-from .onnx_export import INPUT_NAME, cpu_threads, ort_session, run_onnx
+from ..system import usable_cpus
+from .onnx_export import INPUT_NAME, ort_session, run_onnx
 from .options import MXNET_CALIB_MODES
 
 __all__ = ["PLANS", "PSNR_CAP_DB", "load_calibration_photos", "quantize_onnx", "quantize_mxnet",
@@ -36,11 +35,8 @@ __all__ = ["PLANS", "PSNR_CAP_DB", "load_calibration_photos", "quantize_onnx", "
 
 #: Quantization plans tried in order: every quantizable op; with the first and last convolutions
 #: (full-resolution, 3 channels in or out) kept in fp32; and only the convolutions of the encoder
-#: and residual blocks in int8, the decoder (every conv from the first upsampling on) in fp32.
-#: Measured on the trained ``langlois`` johnson (onnxruntime, 3 held-out photos at 256 px):
-#: quantizing only the non-conv ops (pad, add, mul, resize) already costs 39.5 dB; any one encoder
-#: or residual conv alone ~39 dB, the two upsampling convs 32 and 30 dB, the output conv 27 dB.
-#: So: 'all' 24.7 dB, 'first-last-conv-fp32' 26.5 dB, 'encoder-convs' 38.5 dB.
+#: and residual blocks in int8, the decoder (every conv from the first upsampling on) in fp32,
+#: since the decoder convs are the int8-sensitive ones (per-layer PSNR: docs/design.md).
 PLANS = (
     dict(name="all", keep_fp32=(), convs_only=False),
     dict(name="first-last-conv-fp32", keep_fp32=("first_conv", "last_conv"), convs_only=False),
@@ -49,10 +45,7 @@ PLANS = (
 UPSAMPLING_OPS = ("Resize", "Upsample", "UpSampling")
 
 #: onnxruntime activation ranges: the 99.99th percentile of |x| over the calibration photos, not
-#: the min/max. A few extreme activations otherwise stretch the uint8 steps for every other pixel.
-#: Measured with plan 'encoder-convs' on 4 held-out photos at 512 px, mean PSNR vs fp32, MinMax ->
-#: percentile 99.99: langlois 36.5 -> 39.4 dB, church_auvers 33.7 -> 35.6, night_cafe 33.3 -> 36.6
-#: (99.999: night_cafe 35.9; entropy: 33.3).
+#: the min/max, which a few extreme activations stretch for every other pixel (docs/design.md).
 ORT_CALIBRATION = dict(method="Percentile", percentile=99.99)
 
 
@@ -234,7 +227,7 @@ def quantize_onnx(fp32_path, out_path, calib, held, *, min_psnr=35.0, bench_size
 
 
 def _speed(backend, size, runs, t_fp32, t_int8):
-    return dict(backend=backend, size=int(size), runs=int(runs), threads=cpu_threads(),
+    return dict(backend=backend, size=int(size), runs=int(runs), threads=usable_cpus(),
                 fp32_seconds=round(t_fp32, 4), int8_seconds=round(t_int8, 4),
                 speedup=round(t_fp32 / t_int8, 3) if t_int8 > 0 else None)
 

@@ -100,15 +100,14 @@ class Stylizer:
             raise ConfigError(f'unknown backend {backend!r}; choose auto, {", ".join(BACKENDS)}')
         if precision not in ('auto',) + PRECISIONS:
             raise ConfigError(f'unknown precision {precision!r}; choose auto, fp32 or int8')
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                    or threads < 1):
+        if threads is not None and (not is_integer(threads) or threads < 1):
             raise ConfigError(f'threads must be a positive integer or None, got {threads!r}')
         if tile_mode not in ('exact', 'approx'):
             raise ConfigError(f'unknown tile_mode {tile_mode!r}; choose exact or approx')
         for label, value, low in (('tile_pixels', tile_pixels, 16 * 16), ('tile_side', tile_side, 16),
                                   ('blend', blend, 0),
                                   ('stats_side', stats_side, 16)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if not is_integer(value) or value < low:
                 raise ConfigError(f'{label} must be an integer >= {low}, got {value!r}')
         self.work_side = self._check_work_side(work_side)
         self.model_dir = cards.resolve_model_dir(cards.DEFAULT_MODEL if name_or_path is None else name_or_path)

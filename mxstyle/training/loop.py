@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 from .. import io
 from ..errors import ConfigError, ImageError
 from ..files import sha256_file, write_text_atomic
+from ..values import is_integer
 from ..models import check_input_shape, get_model, list_models
 from . import checkpoint as ckpt
 from .graph import DEFAULT_SATURATION_WEIGHT, TRAIN_LOSS_DEFAULTS, default_train_config
@@ -355,6 +356,6 @@ def _norm(value):
     """Compare options across JSON: tuples and lists are the same, ints and floats too."""
     if isinstance(value, (list, tuple)):
         return [_norm(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_integer(value):
         return float(value)
     return value

@@ -65,3 +65,20 @@ def random_vgg_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("vgg") / "random_vgg16.params"
     weights.save_params(arrays, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory):
+    """``tiny_export(arch="johnson_lite")`` -> ``(models folder, model folder, run folder)``: a random
+    ``arch`` exported by the real exporter as model 'tiny', with int8 files and a style image;
+    made once per session and architecture, shared by the runtime, bench and evaluation tests."""
+    from tiny_model import export_tiny
+
+    made = {}
+
+    def export(arch="johnson_lite"):
+        if arch not in made:
+            made[arch] = export_tiny(tmp_path_factory.mktemp(f"tiny-{arch}"), arch, style_image=True)
+        return made[arch]
+
+    return export

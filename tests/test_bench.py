@@ -1,5 +1,6 @@
 """bench/run.py: the JSON schema of ``--quick`` on a tiny model, the size parsing, the PyTorch
 eager port agreeing with onnxruntime. Benchmarks measure speed; these tests assert no timing."""
+import argparse
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tiny_model import export_tiny, photo
+from tiny_model import photo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -21,15 +22,16 @@ RECORD_KEYS = {"model", "backend", "precision", "height", "width", "median_s", "
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return export_tiny(tmp_path_factory.mktemp("bench"))[1]
+def tiny(tiny_export):
+    return tiny_export()[1]
 
 
 def test_sizes_parse_as_photos_are_named():
     assert bench_run.parse_size("1024") == (1024, 1024)
     assert bench_run.parse_size("4000x3000") == (3000, 4000)  # width x height
-    with pytest.raises(Exception):
-        bench_run.parse_size("big")
+    for bad in ("big", "4000x", "4x4"):
+        with pytest.raises(argparse.ArgumentTypeError, match="size"):
+            bench_run.parse_size(bad)
 
 
 def test_quick_includes_a_size_of_a_megapixel_or_more():

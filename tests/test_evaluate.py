@@ -11,15 +11,20 @@ import pytest
 from mxstyle import io
 from mxstyle.evaluation import GatysCache
 from mxstyle.quality import QualityMeter, blown_out, psnr
-from tiny_model import export_tiny, photo
+from tiny_model import photo
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return export_tiny(tmp_path_factory.mktemp("evaluate"), style_image=True)[1]
+def tiny(tiny_export, tmp_path_factory):
+    """A copy of the shared tiny model: the evaluation writes into its card."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("evaluate") / "tiny"
+    shutil.copytree(tiny_export()[1], copy)
+    return copy
 
 
 def _gram(f):

@@ -19,11 +19,11 @@ import pytest
 from mxstyle import io
 from mxstyle.color import rgb_to_yiq
 from mxstyle.errors import ConfigError, ImageError
-from mxstyle.models import get_model
+from mxstyle.models import get_model, list_models
 from mxstyle.quality import psnr
 from mxstyle.runtime import ModelError, Stylizer, list_available_models
 from mxstyle.runtime import tiling
-from tiny_model import export_tiny, photo
+from tiny_model import photo
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "johnson_lite"
@@ -31,9 +31,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # SymbolBlock / 
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tiny_export):
     """``(models folder, model folder, run folder)``: a random johnson_lite exported as 'tiny'."""
-    return export_tiny(tmp_path_factory.mktemp("runtime"), ARCH)
+    return tiny_export(ARCH)
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +228,11 @@ def test_tiled_equals_untiled_with_whole_image_statistics(exported, ort):
                       tile_side=80, tile_mode="approx", stats_side=128)
     out = approx.stylize(img)
     assert out.shape == ref.shape and np.isfinite(out).all()
+    assert 10 < psnr(out, ref) < psnr(tiled.stylize(img), ref)  # close, but not exact
+    # a "downscaled" copy as large as the image gives the image's own statistics: exact again
+    whole = Stylizer(exported[1], backend="onnxruntime", precision="fp32", tile_pixels=80 * 80,
+                     tile_side=80, tile_mode="approx", stats_side=512, blend=16)
+    assert psnr(whole.stylize(img), ref) > 55
 
 
 def test_tiled_int8_matches_its_untiled_run(exported):
@@ -357,3 +362,22 @@ def test_bad_work_side_is_a_config_error(ort, exported, bad):
         ort.stylize(photo(20, 20), work_side=bad)
     with pytest.raises(ConfigError, match="work_side"):
         Stylizer(exported[1], backend="onnxruntime", work_side=bad)
+
+
+# ------------------------------------------------------------------ every architecture
+
+@pytest.mark.parametrize("arch", [a for a in list_models() if a != ARCH and not a.startswith("test_")])
+def test_every_architecture_exports_runs_and_tiles_exactly(tiny_export, arch):
+    """The export round trip and the exact tiling for each registered generator (the tests above
+    run on johnson_lite): onnxruntime and MXNet agree, tiles give the untiled result, int8 runs."""
+    model = tiny_export(arch)[1]
+    ort = Stylizer(model, backend="onnxruntime", precision="fp32", work_side=None)
+    img = photo(136, 176, seed=11)
+    ref = ort.stylize(img)
+    assert ref.shape == img.shape
+    assert psnr(Stylizer(model, backend="mxnet", precision="fp32").stylize(img), ref) > 45
+    tiled = Stylizer(model, backend="onnxruntime", precision="fp32", tile_pixels=64 * 64, tile_side=64,
+                     blend=8, work_side=None)
+    assert tiled.will_tile(136, 176)
+    assert psnr(tiled.stylize(img), ref) > 55
+    assert Stylizer(model, backend="onnxruntime", precision="int8").stylize(img).shape == img.shape

@@ -38,10 +38,11 @@ def export_tiny(root, arch="johnson_lite", name="tiny", style_image=False):
     if style_image:
         style = root / "painting.png"
         io.write_image(style, painting(96, 80))
-    for i in range(5):
-        io.write_image(root / "photos" / f"p{i}.png", photo(40, 56, seed=i))
     mx.random.seed(0)
     generator = get_model(arch)
+    size = max(32, generator.min_size)  # calibration and bench crops the network accepts
+    for i in range(5):
+        io.write_image(root / "photos" / f"p{i}.png", photo(max(40, size), max(56, size + 16), seed=i))
     generator.initialize(mx.init.Xavier(magnitude=2.0))
     rng = np.random.RandomState(0)
     for pname, p in generator.collect_params().items():  # biases, gammas and betas matter too
@@ -53,6 +54,6 @@ def export_tiny(root, arch="johnson_lite", name="tiny", style_image=False):
     save_checkpoint(root / "run", 1, generator, trainer, state)
     models = root / "models"
     export_model(root / "run", name, models / name, int8=True, calib=root / "photos", calib_count=3,
-                 holdout_count=1, calib_size=32, bench_size=32, bench_runs=1, min_psnr=0.0, style_image=style,
+                 holdout_count=1, calib_size=size, bench_size=size, bench_runs=1, min_psnr=0.0, style_image=style,
                  progress=False, log=lambda *a, **k: None)
     return models, models / name, root / "run"

@@ -51,7 +51,7 @@ ENGINES = (('onnxruntime', 'int8'), ('onnxruntime', 'fp32'), ('mxnet', 'int8'), 
            ('opencv', 'fp32'), ('torch', 'fp32'))
 FULL_SIZES = ((256, 256), (512, 512), (1024, 1024), (2048, 2048), (3000, 4000))
 QUICK_SIZES = ((256, 256), (1024, 1024))
-DEFAULT_PHOTO = ROOT.parent / 'shared' / 'data' / 'content' / 'eval' / 'chelsea.jpg'
+DEFAULT_PHOTO = ROOT / 'mxstyle' / 'samples' / 'chelsea.jpg'  # the shipped sample photo
 
 
 def parse_size(text):
@@ -167,14 +167,14 @@ def measure_model(model, args, log):
                 rec['psnr_vs_fp32'] = None
             else:
                 rec['psnr_vs_fp32'] = round(psnr(np.load(mine), np.load(ref_file), cap=100.0), 2)
-        if args.end_to_end:
-            auto = Stylizer(model_dir)  # what a user gets by default
-            h, w = args.end_to_end
-            log(f'  {name}: end to end {size_label(h, w)} on {auto.backend} {auto.precision} ...')
+        auto = Stylizer(model_dir) if args.end_to_end else None  # what a user gets by default
+        for (h, w), work_side in [(size, ws) for size in args.end_to_end or ()
+                                  for ws in ('default',) + ((None,) if args.end_to_end_full else ())]:
+            how = 'full resolution' if work_side is None else 'default work side'
+            log(f'  {name}: end to end {size_label(h, w)} on {auto.backend} {auto.precision}, {how} ...')
             spec = dict(model=str(model_dir), backend=auto.backend, precision=auto.precision, sizes=[],
-                        warmup=0, repeats=1, repeats_large=args.repeats_large, photo=args.photo,
-                        threads=args.threads, end_to_end=[h, w])
-            del auto
+                        warmup=args.warmup_e2e, repeats=1, repeats_large=args.repeats_e2e, photo=args.photo,
+                        threads=args.threads, end_to_end=[h, w], work_side=work_side)
             recs, error = _run_script('measure.py', spec, args.timeout)
             if error:
                 notes.append(f'{name}: end to end failed: {error}')
@@ -182,6 +182,7 @@ def measure_model(model, args, log):
                 rec.update(model=name, arch=card.get('arch'), psnr_vs_fp32=None)
                 records.append(rec)
                 log(f'    median {rec["median_s"]:.2f} s, peak RSS {rec["peak_rss_mb"]:.0f} MB')
+        del auto
     return records, notes
 
 
@@ -311,10 +312,14 @@ def parse_args(argv):
                    help='untimed runs above 4 MP (default 0: those run in tiles the smaller sizes warmed up)')
     p.add_argument('--threads', type=int, default=None, help='intra-op threads (default: all cores)')
     p.add_argument('--photo', default=None,
-                   help=f'input photo (default {DEFAULT_PHOTO.relative_to(ROOT.parent)} when present, '
-                        'else a synthetic image)')
-    p.add_argument('--end-to-end', type=parse_size, default=None,
-                   help='file -> file size (default 4000x3000; off with --quick)')
+                   help=f'input photo, resized to each size (default {DEFAULT_PHOTO.relative_to(ROOT)}; '
+                        'synthetic: a synthetic photo-like image)')
+    p.add_argument('--end-to-end', type=parse_size, nargs='+', default=None,
+                   help='file -> file sizes, with the default settings (default 4000x3000 5120x2880; off with --quick)')
+    p.add_argument('--end-to-end-full', action='store_true',
+                   help='also time each end-to-end size at full resolution (work_side=None)')
+    p.add_argument('--repeats-e2e', type=int, default=3, help='timed end-to-end runs (default %(default)s)')
+    p.add_argument('--warmup-e2e', type=int, default=1, help='untimed end-to-end runs first (default %(default)s)')
     p.add_argument('--no-end-to-end', action='store_true')
     p.add_argument('--no-costs', action='store_true', help='skip the training-step and Gatys costs')
     p.add_argument('--train-sizes', nargs='*', type=int, default=None, help='default 256 512')
@@ -350,7 +355,7 @@ def parse_args(argv):
         args.sizes = args.sizes or list(FULL_SIZES)
         args.backends = args.backends or ['onnxruntime', 'mxnet', 'opencv', 'torch']
         args.reference = args.reference or 'mxnet'
-        args.end_to_end = args.end_to_end or (3000, 4000)
+        args.end_to_end = args.end_to_end or [(3000, 4000), (2880, 5120)]
         args.train_sizes = [256, 512] if args.train_sizes is None else args.train_sizes
         args.gatys_sizes = [256, 512] if args.gatys_sizes is None else args.gatys_sizes
         cost_repeats = 3
@@ -359,8 +364,10 @@ def parse_args(argv):
     if args.no_costs:
         args.train_sizes, args.gatys_sizes = [], []
     args.cost_repeats = cost_repeats
-    if args.photo is None and DEFAULT_PHOTO.is_file():
+    if args.photo is None:
         args.photo = str(DEFAULT_PHOTO)
+    elif args.photo == 'synthetic':
+        args.photo = None
     if args.photo is not None and not Path(args.photo).is_file():
         p.error(f'--photo {args.photo}: no such file')
     return args
@@ -419,7 +426,8 @@ def main(argv=None):
     e2e = [r for r in records if r.get('kind') == 'end_to_end']
     lines = cost_lines(costs) + [
         f'end to end {size_label(r["height"], r["width"])} JPEG -> JPEG, {r["model"]} on {r["backend"]} '
-        f'{r["precision"]}: median {r["median_s"]:.2f} s, peak RSS {r["peak_rss_mb"]:.0f} MB' for r in e2e] + notes
+        f'{r["precision"]}, work side {r.get("work_side") or "full"}: median {r["median_s"]:.2f} s of '
+        f'{len(r["times_s"])}, peak RSS {r["peak_rss_mb"]:.0f} MB' for r in e2e] + notes
     print('\n'.join(header) + '\n')
     print(text_table(table(records)))
     print('\nFastest per model and size:\n' + text_table(summary(records)))

@@ -57,7 +57,7 @@ from timing import run_times  # noqa: E402
 
 VARIANTS = ("imperative", "imperative-fast", "hybrid", "hybrid-fast")
 DEFAULT_VARIANTS = ("imperative", "hybrid", "hybrid-fast")
-SHARED_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_STYLE = ROOT / "models" / "langlois" / "style.jpg"  # a shipped painting
 COMPARED = ("loss", "content", "style", "tv")  # the loss terms --quality compares
 
 
@@ -495,9 +495,9 @@ def main(argv=None):
     p.add_argument("--interleave", action="store_true",
                    help="build all variants of an arch, then time them in rounds (spreads a drifting machine "
                         "load over them, but the graphs then compete for caches and memory: slower steps)")
-    p.add_argument("--photos", default=str(SHARED_DATA / "content" / "train"),
-                   help="photo folder (timing uses random images when it is missing)")
-    p.add_argument("--style", default=str(SHARED_DATA / "styles" / "van_gogh_cafe_terrace.jpg"))
+    p.add_argument("--photos", default=None,
+                   help="folder of training photos (default: random images, for timing only)")
+    p.add_argument("--style", default=str(DEFAULT_STYLE), help="the painting (default: %(default)s)")
     p.add_argument("--quality", action="store_true", help="compare the variants' results instead of timing them")
     p.add_argument("--steps", type=int, default=5,
                    help="Adam steps in lockstep for --quality, at least 1 (default: %(default)s)")

@@ -92,7 +92,7 @@ def test_resolve_checkpoint_and_sanitized_options(run, tmp_path):
     assert resolve_checkpoint(ckpt) == ckpt
     with pytest.raises(Exception, match="neither a checkpoint"):
         resolve_checkpoint(tmp_path)
-    clean = sanitize_options(dict(style="../shared/data/styles/x.jpg", data="/data/photos/", out="runs/a",
+    clean = sanitize_options(dict(style="../data/styles/x.jpg", data="/data/photos/", out="runs/a",
                                   preview=None, vgg_weights="imagenet", lr=1e-3, workers=2))
     assert clean == dict(style="x.jpg", data="photos", preview=None, vgg_weights="imagenet", lr=1e-3)
 

@@ -79,7 +79,7 @@ def resolve_checkpoint(source):
 def sanitize_options(options):
     """A run's options without what only means something on the training machine.
 
-    Paths are reduced to their file names (``../shared/data/styles/x.jpg`` -> ``x.jpg``);
+    Paths are reduced to their file names (``../data/styles/x.jpg`` -> ``x.jpg``);
     ``out``, ``resume``, ``progress`` and ``workers`` are dropped.
     """
     clean = {}

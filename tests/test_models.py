@@ -38,7 +38,7 @@ def _image(h, w, seed=0, batch=1):
 
 def test_registry_lists_models_sorted():
     assert MODELS == sorted(MODELS)
-    assert {'johnson', 'johnson_lite', 'texture_net'} <= set(MODELS)
+    assert {'johnson', 'johnson_lite', 'johnson_s8', 'texture_net'} <= set(MODELS)
     assert all(is_model(n) for n in MODELS)
     assert not is_model('no_such_net')
 

@@ -95,7 +95,7 @@ class OnnxRuntimeBackend(_Backend):
         self._label = label
         self._lock = threading.Lock()
         self._derived = {}
-        self.session = self._session(onnx_bytes)
+        self.session = self._session(onnx_bytes, arena=True)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self.tiling_note = None
@@ -116,15 +116,18 @@ class OnnxRuntimeBackend(_Backend):
 
     # -- sessions
 
-    def _session(self, model_bytes):
+    def _session(self, model_bytes, arena=False):
         opts = self._ort.SessionOptions()
         opts.log_severity_level = 3
         opts.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.inter_op_num_threads = 1
-        # No memory arena: an arena keeps the peak of every session (one per stage and norm when
-        # tiling) and grows with each new image size; plain allocations go back to the system.
-        opts.enable_cpu_mem_arena = False
-        opts.enable_mem_pattern = False
+        # The whole-image session keeps a memory arena: it runs only images up to the tiling
+        # budget, so its peak is bounded, and without one every run maps and zeroes its
+        # activations afresh (measured: johnson_s8 at 1024 x 1024 0.50 s without, 0.14 s with,
+        # +130 MB). The tiling sessions (one per stage and norm) go without, so that they do not
+        # each keep their peak.
+        opts.enable_cpu_mem_arena = arena
+        opts.enable_mem_pattern = arena
         if self._threads:
             opts.intra_op_num_threads = int(self._threads)
         try:

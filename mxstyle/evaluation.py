@@ -144,9 +144,10 @@ def evaluate_model(model, photos, args: EvaluationOptions, cache):
     card = cards.load_card(model_dir)
     name = card.get('name') or model_dir.name
     style_path = style_image_of(model_dir, card)
-    fp32 = Stylizer(model_dir, precision='fp32')
+    # the network on every pixel: the numbers are the model's, not the upsampler's
+    fp32 = Stylizer(model_dir, precision='fp32', work_side=None)
     try:
-        int8 = Stylizer(model_dir, precision='int8')
+        int8 = Stylizer(model_dir, precision='int8', work_side=None)
     except cards.ModelError:  # no int8 file passed the export's fidelity gate
         int8 = None
     meter = QualityMeter(style_path, style_size=args.size, vgg_weights=args.vgg_weights)

@@ -95,10 +95,15 @@ def write_text_atomic(path, text):
 def rename_into_place(tmp_dir, final_dir):
     """Move the finished folder ``tmp_dir`` to ``final_dir`` (a folder of the same parent),
     replacing an older one; its files are flushed first, so the new name never points at a
-    folder whose content is not on disk yet."""
+    folder whose content is not on disk yet. An older folder is renamed aside before the new one
+    takes its name and deleted after, so the old content is never half gone."""
     tmp_dir, final_dir = Path(tmp_dir), Path(final_dir)
     fsync_tree(tmp_dir)
+    old = None
     if final_dir.exists():
-        shutil.rmtree(final_dir)
+        old = final_dir.with_name(f".{final_dir.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}")
+        os.rename(final_dir, old)
     os.rename(tmp_dir, final_dir)
     fsync_path(final_dir.parent, strict=False)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -36,7 +36,7 @@ from mxstyle.files import write_bytes_atomic
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "READ_EXTENSIONS", "SUPPORTED_FORMATS", "WRITE_EXTENSIONS", "read_image",
-    "read_luminance", "read_file", "image_size", "max_side_size", "write_image", "encode_image",
+    "read_luminance", "read_file", "is_jpeg", "image_size", "max_side_size", "write_image", "encode_image",
     "to_tensor", "from_tensor", "resize_max_side", "resize",
 ]
 
@@ -98,6 +98,11 @@ def read_luminance(src, *, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
     from mxstyle.color import luminance_u8
 
     return luminance_u8(_read_other(src, max_pixels))
+
+
+def is_jpeg(data: bytes) -> bool:
+    """True when ``data`` starts like a JPEG file (the format with reduced and luma-only decodes)."""
+    return bytes(data[:3]) == b"\xff\xd8\xff"
 
 
 def image_size(data: bytes) -> Optional[Tuple[int, int]]:

@@ -15,7 +15,6 @@ Markdown file, so the README's numbers are this tool's output.
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..errors import ConfigError
 
@@ -45,6 +44,15 @@ def parse_args(argv, prog=None):
                         '(it lists the models of this run only)')
     args = p.parse_args(argv)
     return args
+
+
+def _write(path, option, text):
+    from ..files import write_text_atomic
+
+    try:
+        write_text_atomic(path, text)
+    except OSError as e:
+        raise ConfigError(f'{option} {path}: cannot write it ({e.strerror or e})') from None
 
 
 def main(argv=None, prog=None):
@@ -85,15 +93,13 @@ def main(argv=None, prog=None):
         if args.update_card:
             ev.update_card(result, command)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(dict(command=command, results=results), indent=1))
+        _write(args.json, '--json', json.dumps(dict(command=command, results=results), indent=1))
     summary_rows = ev.summary_table(results)
     summary = ev.markdown(summary_rows)
     if len(results) > 1:
         print('\nsummary\n' + ev.text(summary_rows))
     if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(f'*{command}*\n\n**summary**\n\n{summary}\n\n' + '\n'.join(md))
+        _write(args.markdown, '--markdown', f'*{command}*\n\n**summary**\n\n{summary}\n\n' + '\n'.join(md))
     for doc in args.update_docs:
         write_text_atomic(doc, ev.summary_block(doc, summary))
         print(f'summary table written into {doc}')

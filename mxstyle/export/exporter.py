@@ -12,7 +12,9 @@ Written into ``out_dir`` (see :mod:`mxstyle.export` for the card)::
 The settings are an :class:`~mxstyle.export.options.ExportOptions`. Everything is written into a
 temporary folder beside ``out_dir`` and checked there; only then are the files moved into
 ``out_dir`` (a rename when it does not exist yet; otherwise file by file, the card last). A
-failure or interrupt leaves ``out_dir`` as it was.
+failure or interrupt before that leaves ``out_dir`` as it was. An interrupt during the file-by-file
+move can leave new files under the old card: the runtime then refuses them (sha256), and
+exporting again repairs the folder.
 """
 import datetime
 import json

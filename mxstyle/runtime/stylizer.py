@@ -185,15 +185,13 @@ class Stylizer:
         """
         strength = self._check_strength(strength)
         work_side = self.work_side if work_side == 'default' else self._check_work_side(work_side)
-        if max_side is not None and (not is_integer(max_side) or max_side < 1):
-            raise ConfigError(f'max_side must be a positive integer or None, got {max_side!r}')
         name = None
         if isinstance(image, (str, os.PathLike)):  # the file is read once, decoded as needed
             name, image = os.fspath(image), io.read_file(image)
         if work_side is not None and max_side is None and strength == 1.0 and not preserve_colors \
-                and isinstance(image, (bytes, bytearray, memoryview)) \
+                and isinstance(image, (bytes, bytearray, memoryview)) and io.is_jpeg(image) \
                 and max(io.image_size(image) or (0,)) > work_side:
-            # the fast path: the full-size pixels only as luminance, the working copy decoded small
+            # the fast path (libjpeg): the full size decoded as luma only, the working copy small
             guide = io.read_luminance(image, name=name)
             work = io.read_image(image, max_side=work_side, name=name)
             return upsample.guided_upsample(self._run(work), luminance_u8(work), guide)

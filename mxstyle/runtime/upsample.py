@@ -26,12 +26,11 @@ def _box(x, radius):
                          borderType=cv2.BORDER_REFLECT)
 
 
-def guided_upsample(result, guide_low, guide_full, *, radius=DEFAULT_RADIUS, eps=DEFAULT_EPS, out=None):
+def guided_upsample(result, guide_low, guide_full, *, radius=DEFAULT_RADIUS, eps=DEFAULT_EPS):
     """Bring ``result`` (h x w x 3, 0-255) to the size of ``guide_full`` (H x W luminance, uint8).
 
     ``guide_low`` is the luminance (h x w, uint8) of the image the network stylized, so the fit
-    compares like with like. Returns H x W x 3 float32 in [0, 255] (written into ``out`` when
-    given).
+    compares like with like. Returns H x W x 3 float32 in [0, 255].
     """
     h, w = result.shape[:2]
     big_h, big_w = guide_full.shape[:2]
@@ -47,8 +46,7 @@ def guided_upsample(result, guide_low, guide_full, *, radius=DEFAULT_RADIUS, eps
     b = mean_p - a * mean_g[:, :, None]
     a = _box(a, radius) * (1.0 / 255.0)  # applied to the uint8 guide below
     b = _box(b, radius)
-    if out is None:
-        out = np.empty((big_h, big_w, 3), np.float32)
+    out = np.empty((big_h, big_w, 3), np.float32)
     # bilinear with pixel centres aligned (as cv2.resize), one band of rows at a time: output
     # pixel (x, y) reads the coefficients at ((x + 0.5) * w / W - 0.5, (y + 0.5) * h / H - 0.5)
     sx, sy = w / big_w, h / big_h

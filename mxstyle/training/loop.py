@@ -79,13 +79,13 @@ class TrainOptions:
         ``arch``, if at hand (else one is built to check ``image_size`` against)."""
         for name in ("steps", "batch_size", "image_size", "style_size", "checkpoint_every", "log_every"):
             value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
+            if not (is_integer(value) and value >= 1):
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, not {value!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, not {self.lr}")
         if not self.saturation_weight >= 0:
             raise ConfigError(f"saturation-weight must be >= 0, not {self.saturation_weight}")
-        if not (isinstance(self.keep_checkpoints, int) and self.keep_checkpoints >= 0):
+        if not (is_integer(self.keep_checkpoints) and self.keep_checkpoints >= 0):
             raise ConfigError(f"keep-checkpoints must be an integer >= 0, not {self.keep_checkpoints!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0, not {self.workers}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, MxstyleError
 from ..io import READ_EXTENSIONS, WRITE_EXTENSIONS
-from ..runtime.stylizer import DEFAULT_WORK_SIDE
+from ..runtime.stylizer import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIDE, DEFAULT_WORK_SIDE
 from . import options
 
 #: The photo painted when none is given (CC0; mxstyle/samples/README.md).
@@ -28,12 +28,8 @@ FORMATS = ('jpg', 'png', 'webp', 'keep')
 
 
 def _work_side(text):
-    if text.strip().lower() in ('full', 'none'):
-        return 'full'
-    value = options.positive_int(text)
-    if value < 16:
-        raise argparse.ArgumentTypeError(f'expected at least 16 (or full), got {text!r}')
-    return value
+    """argparse type: N, or 'full' for None (Stylizer checks the range)."""
+    return None if text.strip().lower() in ('full', 'none') else options.positive_int(text)
 
 
 def parse_args(argv, prog=None):
@@ -47,9 +43,9 @@ def parse_args(argv, prog=None):
     p.add_argument('--out', default='out', help='output folder (default %(default)s)')
     p.add_argument('--backend', default='auto', choices=('auto', 'onnxruntime', 'mxnet', 'opencv'))
     p.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'int8'))
-    p.add_argument('--work-side', type=_work_side, default=None, metavar='N|full',
+    p.add_argument('--work-side', type=_work_side, default=DEFAULT_WORK_SIDE, metavar='N|full',
                    help='stylize photos larger than N pixels on a copy of that size, upsampled edge-aware '
-                        '(default %d); full: every pixel, in exact tiles' % DEFAULT_WORK_SIDE)
+                        '(default %(default)s); full: every pixel, in exact tiles')
     p.add_argument('--max-side', type=options.positive_int, default=None,
                    help='shrink each photo so its longer side is at most N pixels first')
     p.add_argument('--strength', type=options.unit_float, default=1.0,
@@ -60,10 +56,10 @@ def parse_args(argv, prog=None):
     p.add_argument('--suffix', default='_styled', help='added to each file stem (default %(default)s)')
     p.add_argument('--format', default='jpg', choices=FORMATS,
                    help="output format; 'keep' keeps the input's extension (default %(default)s)")
-    p.add_argument('--tile-pixels', type=options.positive_int, default=None,
-                   help='stylize images larger than this many pixels in tiles (default 1048576)')
-    p.add_argument('--tile-side', type=options.positive_int, default=None,
-                   help='side of a tile in pixels (default 512)')
+    p.add_argument('--tile-pixels', type=options.positive_int, default=DEFAULT_TILE_PIXELS,
+                   help='stylize images larger than this many pixels in tiles (default %(default)s)')
+    p.add_argument('--tile-side', type=options.positive_int, default=DEFAULT_TILE_SIDE,
+                   help='side of a tile in pixels (default %(default)s)')
     p.add_argument('--tile-mode', default='exact', choices=('exact', 'approx'),
                    help='whole-image statistics for the tiles: exact, or from a downscaled copy')
     p.add_argument('--no-progress', action='store_true')
@@ -119,12 +115,9 @@ def main(argv=None, prog=None):
     from .. import io
     from ..runtime import Stylizer
 
-    settings = {k: v for k, v in (('tile_pixels', args.tile_pixels), ('tile_side', args.tile_side))
-                if v is not None}
-    if args.work_side is not None:
-        settings['work_side'] = None if args.work_side == 'full' else args.work_side
-    stylizer = Stylizer(args.model, backend=args.backend, precision=args.precision,
-                        threads=args.threads, tile_mode=args.tile_mode, **settings)
+    stylizer = Stylizer(args.model, backend=args.backend, precision=args.precision, threads=args.threads,
+                        work_side=args.work_side, tile_pixels=args.tile_pixels, tile_side=args.tile_side,
+                        tile_mode=args.tile_mode)
     failures = list(missing)
     for path, message in missing:
         print(f'error: {path}: {message}', file=sys.stderr)

@@ -77,11 +77,9 @@ def read_image(src, *, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, max_side:
     """
     if max_side is not None and (not is_integer(max_side) or max_side < 1):
         raise ConfigError(f"max_side must be a positive integer or None, got {max_side!r}")
-    if isinstance(src, (str, os.PathLike)):
-        name = os.fspath(src)
-        return _decode(read_file(name), name, max_pixels, max_side=max_side)
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        return _decode(bytes(src), name or "<bytes>", max_pixels, max_side=max_side)
+    encoded = _encoded(src, name)
+    if encoded is not None:
+        return _decode(*encoded, max_pixels, max_side=max_side)
     return _shrink(_read_other(src, max_pixels), max_side)
 
 
@@ -90,14 +88,21 @@ def read_luminance(src, *, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
     """The luminance of an image (:func:`mxstyle.color.luminance_u8`) as ``H x W`` uint8, with the
     orientation, limits and errors of :func:`read_image`. A JPEG is decoded straight to its luma
     channel, without the colour conversion."""
-    if isinstance(src, (str, os.PathLike)):
-        name = os.fspath(src)
-        return _decode(read_file(name), name, max_pixels, gray=True)
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        return _decode(bytes(src), name or "<bytes>", max_pixels, gray=True)
+    encoded = _encoded(src, name)
+    if encoded is not None:
+        return _decode(*encoded, max_pixels, gray=True)
     from mxstyle.color import luminance_u8
 
     return luminance_u8(_read_other(src, max_pixels))
+
+
+def _encoded(src, name):
+    """``(file bytes, name for messages)`` for a path or bytes; None for other sources."""
+    if isinstance(src, (str, os.PathLike)):
+        return read_file(src), os.fspath(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src), name or "<bytes>"
+    return None
 
 
 def is_jpeg(data: bytes) -> bool:
@@ -109,7 +114,11 @@ def image_size(data: bytes) -> Optional[Tuple[int, int]]:
     """``(height, width)`` of encoded image ``data`` as :func:`read_image` would return it (EXIF
     orientation applied), read from the header without decoding; None when the header does
     not say (then decode to know)."""
-    probe = _probe(bytes(data))
+    return _oriented_size(_probe(bytes(data)))
+
+
+def _oriented_size(probe) -> Optional[Tuple[int, int]]:
+    """``(height, width)`` of a probed image after its EXIF orientation (5-8 swap the sides)."""
     if probe.size is None:
         return None
     width, height = probe.size
@@ -197,8 +206,7 @@ def _decode_jpeg_fast(data: bytes, probe, max_side: Optional[int], gray: bool):
     if gray:
         return _apply_orientation(decoded, probe.orientation)
     image = _apply_orientation(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), probe.orientation)
-    full_h, full_w = (width, height) if probe.orientation in (5, 6, 7, 8) else (height, width)
-    size = max_side_size(full_h, full_w, max_side)
+    size = max_side_size(*_oriented_size(probe), max_side)
     if image.shape[:2] == size:
         return image.astype(np.float32)
     return resize(image, size)  # from the reduced decode to the size the full image gives

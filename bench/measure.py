@@ -7,7 +7,7 @@ grows with the image, so it is that size's peak).
 
     python bench/measure.py SPEC.json      # prints one JSON record per line
 
-SPEC: ``{"model": dir, "backend": "onnxruntime"|"mxnet"|"opencv"|"torch", "precision": "fp32"|"int8",
+SPEC: ``{"model": dir, "backend": "onnxruntime"|"openvino"|"mxnet"|"opencv"|"torch", "precision": "fp32"|"int8"|"bf16",
 "sizes": [[h, w], ...], "warmup": int, "warmup_large": int, "repeats": int, "repeats_large": int, "photo": path or null,
 "threads": int or null, "save_dir": dir or null, "end_to_end": [h, w] or null}``.
 With ``save_dir``, the output at each size is saved as ``H x W`` ``.npy`` for the fidelity

@@ -47,8 +47,9 @@ import numpy as np  # noqa: E402
 from machine import describe, machine_info  # noqa: E402
 
 TARGET_S = 2.0
-ENGINES = (('onnxruntime', 'int8'), ('onnxruntime', 'fp32'), ('mxnet', 'int8'), ('mxnet', 'fp32'),
-           ('opencv', 'fp32'), ('torch', 'fp32'))
+ENGINES = (('openvino', 'bf16'), ('openvino', 'fp32'), ('onnxruntime', 'int8'), ('onnxruntime', 'fp32'),
+           ('mxnet', 'int8'), ('mxnet', 'fp32'), ('opencv', 'fp32'), ('torch', 'fp32'))
+ALL_BACKENDS = ('onnxruntime', 'openvino', 'mxnet', 'opencv', 'torch')
 FULL_SIZES = ((256, 256), (512, 512), (1024, 1024), (2048, 2048), (3000, 4000))
 QUICK_SIZES = ((256, 256), (1024, 1024))
 DEFAULT_PHOTO = ROOT / 'mxstyle' / 'samples' / 'chelsea.jpg'  # the shipped sample photo
@@ -75,7 +76,8 @@ def size_label(h, w):
 def backend_installed(backend):
     import importlib.util
 
-    module = {'onnxruntime': 'onnxruntime', 'mxnet': 'mxnet', 'opencv': 'cv2', 'torch': 'torch'}[backend]
+    module = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino', 'mxnet': 'mxnet', 'opencv': 'cv2',
+              'torch': 'torch'}[backend]
     return importlib.util.find_spec(module) is not None
 
 
@@ -112,6 +114,15 @@ def plan_engines(card, backends, precisions):
         roles = ('onnx_fp32',) if backend == 'torch' else ROLES[(backend, precision)]
         files = card.get('files', {})
         missing = [r for r in roles if r not in files]
+        if precision == 'bf16':
+            from mxstyle.runtime.backends import openvino_has_bf16
+
+            if not ((card.get('bf16') or {}).get(backend) or {}).get('kept'):
+                skipped.append(((backend, precision), 'the card records no passed bf16 gate (export --bf16)'))
+                continue
+            if not openvino_has_bf16():
+                skipped.append(((backend, precision), 'this CPU does not compute bf16 natively'))
+                continue
         if missing:
             skipped.append(((backend, precision), 'no int8 file (it did not pass the export\'s fidelity gate '
                             'or was not exported)' if precision == 'int8' else f'no {"/".join(missing)} file'))
@@ -300,9 +311,9 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--models', nargs='+', default=None,
                    help='model names or folders (default: the shipped default model)')
-    p.add_argument('--backends', nargs='+', default=None, choices=['onnxruntime', 'mxnet', 'opencv', 'torch'],
-                   help='default: all four (--quick: onnxruntime and torch)')
-    p.add_argument('--precisions', nargs='+', default=['fp32', 'int8'], choices=['fp32', 'int8'])
+    p.add_argument('--backends', nargs='+', default=None, choices=ALL_BACKENDS,
+                   help='default: all five (--quick: onnxruntime, openvino and torch)')
+    p.add_argument('--precisions', nargs='+', default=['fp32', 'int8', 'bf16'], choices=['fp32', 'int8', 'bf16'])
     p.add_argument('--sizes', nargs='+', type=parse_size, default=None,
                    help='N (square) or WIDTHxHEIGHT; default 256 512 1024 2048 4000x3000')
     p.add_argument('--repeats', type=int, default=5, help='timed runs per size (default 5)')
@@ -344,7 +355,7 @@ def parse_args(argv):
         # under 2 minutes on 2 cores for a johnson model: onnxruntime (what Stylizer picks) and PyTorch eager,
         # 256² and 1024², 2 runs each, the Gatys iteration at 256² (the training step only if asked)
         args.sizes = args.sizes or list(QUICK_SIZES)
-        args.backends = args.backends or ['onnxruntime', 'torch']
+        args.backends = args.backends or ['onnxruntime', 'openvino', 'torch']
         args.reference = args.reference or 'onnxruntime'
         args.repeats = min(args.repeats, 2)
         args.repeats_large = min(args.repeats_large, 1)
@@ -353,7 +364,7 @@ def parse_args(argv):
         cost_repeats = 2
     else:
         args.sizes = args.sizes or list(FULL_SIZES)
-        args.backends = args.backends or ['onnxruntime', 'mxnet', 'opencv', 'torch']
+        args.backends = args.backends or list(ALL_BACKENDS)
         args.reference = args.reference or 'mxnet'
         args.end_to_end = args.end_to_end or [(3000, 4000), (2880, 5120)]
         args.train_sizes = [256, 512] if args.train_sizes is None else args.train_sizes

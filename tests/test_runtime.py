@@ -84,16 +84,28 @@ def test_int8_backends_run_and_stay_near_fp32(exported, ort):
         assert psnr(out, ref) > 15  # a random net is very sensitive; the exporter gates real ones
 
 
+def _first_allowed(model_dir, backends=None):
+    """What PREFERENCE says auto should pick for a model folder on this machine."""
+    from mxstyle.runtime import PREFERENCE, ROLES
+    from mxstyle.runtime.backends import backend_available
+
+    files = json.loads((Path(model_dir) / "model.json").read_text())["files"]
+    return next((b, p) for b, p in PREFERENCE if (backends is None or b in backends) and p != "bf16"
+                and backend_available(b) and all(r in files for r in ROLES[(b, p)]))
+
+
 def test_auto_picks_the_fastest_available(exported, fp32_only):
     s = Stylizer(exported[1])
-    assert (s.backend, s.precision) == ("onnxruntime", "int8")
+    assert (s.backend, s.precision) == _first_allowed(exported[1])  # no bf16 gate on this card
     s = Stylizer(fp32_only)
-    assert (s.backend, s.precision) == ("onnxruntime", "fp32")
+    assert s.precision == "fp32" and (s.backend, s.precision) == _first_allowed(fp32_only)
     s = Stylizer(fp32_only, backend="mxnet")
     assert (s.backend, s.precision) == ("mxnet", "fp32")
+    s = Stylizer(exported[1], backend="onnxruntime")
+    assert (s.backend, s.precision) == ("onnxruntime", "int8")
     with pytest.raises(ModelError, match="no onnx_int8 file.*fidelity gate"):
         Stylizer(fp32_only, backend="onnxruntime", precision="int8")
-    with pytest.raises(ConfigError, match="fp32 only"):
+    with pytest.raises(ConfigError, match="opencv backend runs fp32, not int8"):
         Stylizer(exported[1], backend="opencv", precision="int8")
     with pytest.raises(ConfigError, match="unknown backend"):
         Stylizer(exported[1], backend="tensorrt")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, MxstyleError
 from ..io import READ_EXTENSIONS, WRITE_EXTENSIONS
-from ..runtime.stylizer import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIDE, DEFAULT_WORK_SIDE
+from ..runtime.backends import BACKENDS
+from ..runtime.stylizer import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIDE, DEFAULT_WORK_SIDE, PRECISIONS
 from . import options
 
 #: The photo painted when none is given (CC0; mxstyle/samples/README.md).
@@ -41,8 +42,8 @@ def parse_args(argv, prog=None):
                    help='model name or model folder (default: the shipped default model; '
                         '`python -c "import mxstyle; print(mxstyle.list_models())"` lists the names)')
     p.add_argument('--out', default='out', help='output folder (default %(default)s)')
-    p.add_argument('--backend', default='auto', choices=('auto', 'onnxruntime', 'mxnet', 'opencv'))
-    p.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'int8'))
+    p.add_argument('--backend', default='auto', choices=('auto',) + BACKENDS)
+    p.add_argument('--precision', default='auto', choices=('auto',) + PRECISIONS)
     p.add_argument('--work-side', type=_work_side, default=DEFAULT_WORK_SIDE, metavar='N|full',
                    help='stylize photos larger than N pixels on a copy of that size, upsampled edge-aware '
                         '(default %(default)s); full: every pixel, in exact tiles')

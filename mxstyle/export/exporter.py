@@ -6,6 +6,7 @@ Written into ``out_dir`` (see :mod:`mxstyle.export` for the card)::
     NAME.onnx                                 ONNX opset 13, dynamic N/H/W, input 'data', output 'stylized'
     NAME.int8.onnx                            with int8=True, if onnxruntime int8 passes the fidelity bound
     NAME-int8-symbol.json, NAME-int8-0000.params   with int8=True, if MXNet int8 passes it
+    (bf16=True writes no file: the card records whether OpenVINO's bf16 passes the same bound)
     style.jpg                                 with style_image=..., or kept from an earlier export
     model.json                                the model card: every file with its sha256 and size
 
@@ -137,6 +138,7 @@ class _Export:
     files: dict = field(default_factory=dict)          # card role -> file record
     verification: dict = field(default_factory=dict)
     quantization: Optional[dict] = None
+    bf16: Optional[dict] = None
     style: dict = field(default_factory=dict)          # the card's style source and license
 
     @property
@@ -169,7 +171,7 @@ def export_model(source, name, out_dir=None, options=None, *, log=print, **overr
     options = ExportOptions.build(options, **overrides)
     style_pixels = _read_style_image(options)
     ckpt, state = _read_checkpoint(source)
-    calib_dir = _calibration_folder(options, state) if options.int8 else None
+    calib_dir = _calibration_folder(options, state) if options.int8 or options.bf16 else None
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.export-{secrets.token_hex(4)}"
@@ -234,8 +236,8 @@ def _export_into(job, options):
     samples, references = _reference_outputs(generator)
     _export_symbol(job, generator, samples, references)
     _export_onnx(job, samples, references)
-    if options.int8:
-        _export_int8(job, options)
+    if options.int8 or options.bf16:
+        _export_reduced_precision(job, options)
     _add_style_image(job, options)
     return _card(job, generator)
 
@@ -250,10 +252,10 @@ def _load_generator(job, options):
     generator = get_model(job.arch)
     load_checkpoint(job.ckpt, generator, ctx=mx.cpu())
     stride, min_size = int(generator.stride), int(generator.min_size)
-    if options.int8 and (options.calib_size % stride or options.calib_size < min_size):
+    if (options.int8 or options.bf16) and (options.calib_size % stride or options.calib_size < min_size):
         raise ConfigError(f"calib-size must be a multiple of {stride} and at least {min_size} for {job.arch}, "
                           f"not {options.calib_size}")
-    if options.int8 and (options.bench_size % stride or options.bench_size < min_size):
+    if (options.int8 or options.bf16) and (options.bench_size % stride or options.bench_size < min_size):
         raise ConfigError(f"bench-size must be a multiple of {stride} and at least {min_size} for {job.arch}")
     generator.hybridize()
     return generator
@@ -310,20 +312,28 @@ def _export_onnx(job, samples, references):
     job.verification["onnxruntime_vs_mxnet_max_abs"] = diffs
 
 
-def _export_int8(job, options):
-    """Loads the calibration photos, then quantizes for each of ``options.int8_backends``."""
+def _export_reduced_precision(job, options):
+    """Loads the calibration and held-out photos, then quantizes for each of
+    ``options.int8_backends`` (``int8``) and checks OpenVINO bf16 (``bf16``)."""
+    from .bf16 import check_openvino_bf16
     from .quantize import load_calibration_photos
 
     calib, held, photo_names = load_calibration_photos(
-        job.calib_dir, count=options.calib_count, holdout=options.holdout_count, size=options.calib_size,
-        progress=options.progress, log=job.log)
-    job.log(f"int8: calibrating on {len(calib)} photos, checking on {len(held)} held-out photos "
-            f"({options.calib_size}x{options.calib_size}), bound {options.min_psnr:g} dB PSNR")
-    job.quantization = dict(calibration_photos=len(calib), held_out_photos=len(held), size=int(options.calib_size),
-                            min_psnr_db=float(options.min_psnr), photo_files=photo_names,
-                            photo_folder=os.path.basename(os.path.normpath(job.calib_dir)))
-    for backend in options.int8_backends:
-        job.quantization[backend] = _quantize_for(backend, job, options, calib, held)
+        job.calib_dir, count=options.calib_count if options.int8 else 0, holdout=options.holdout_count,
+        size=options.calib_size, progress=options.progress, log=job.log)
+    photos = dict(held_out_photos=len(held), size=int(options.calib_size), min_psnr_db=float(options.min_psnr),
+                  photo_folder=os.path.basename(os.path.normpath(job.calib_dir)))
+    if options.int8:
+        job.log(f"int8: calibrating on {len(calib)} photos, checking on {len(held)} held-out photos "
+                f"({options.calib_size}x{options.calib_size}), bound {options.min_psnr:g} dB PSNR")
+        job.quantization = dict(calibration_photos=len(calib), **photos, photo_files=photo_names)
+        for backend in options.int8_backends:
+            job.quantization[backend] = _quantize_for(backend, job, options, calib, held)
+    if options.bf16:
+        job.bf16 = dict(photos, photo_files=photo_names["held_out"],
+                        openvino=check_openvino_bf16(job.tmp / f"{job.name}.onnx", held, min_psnr=options.min_psnr,
+                                                     bench_size=options.bench_size, bench_runs=options.bench_runs,
+                                                     log=job.log))
 
 
 def _quantize_for(backend, job, options, calib, held):
@@ -406,6 +416,8 @@ def _card(job, generator):
     }
     if job.quantization is not None:
         card["quantization"] = job.quantization
+    if job.bf16 is not None:
+        card["bf16"] = job.bf16
     return card
 
 

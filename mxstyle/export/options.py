@@ -15,7 +15,7 @@ __all__ = ["INT8_BACKENDS", "MXNET_CALIB_MODES", "ExportOptions"]
 
 INT8_BACKENDS = ("onnxruntime", "mxnet")
 MXNET_CALIB_MODES = ("naive", "entropy")
-INT8_GROUP = "int8"
+INT8_GROUP = "int8 and bf16"
 STYLE_GROUP = "style (for the model card)"
 
 
@@ -41,11 +41,17 @@ class ExportOptions:
     ``int8_backends``: which of ``("onnxruntime", "mxnet")`` to quantize for. The int8 settings
     are checked only with ``int8=True``; ``ConfigError`` names a bad one.
 
+    bf16 (``bf16=True``): checks OpenVINO's bfloat16 arithmetic against fp32 on the same held-out
+    photos and records in the card whether it passed the same ``min_psnr`` bound (it needs a CPU
+    that computes bf16 natively; elsewhere the card records why it was not checked).
+
     ``style_image``: the painting, copied as ``style.jpg`` (longest side <= 512, JPEG quality 90);
     ``style_source`` / ``style_license``: free text for the card. ``progress``: progress bars.
     """
 
     int8: bool = _option(False, "also write int8 models (onnxruntime and MXNet)")
+    bf16: bool = _option(False, "also check OpenVINO bf16 against fp32 on held-out photos; the runtime "
+                                "uses bf16 only for models that pass")
     calib: Optional[str] = _option(
         None, "real photos to calibrate on (default: the run's training photos, when present)", metavar="PHOTO_DIR")
     calib_count: int = _option(16, "calibration photos (default %(default)s)")
@@ -66,7 +72,7 @@ class ExportOptions:
     progress: bool = _option(True, group=None, flag="--no-progress")
 
     def __post_init__(self):
-        if not self.int8:
+        if not (self.int8 or self.bf16):
             return
         checked = dict(calib_count=_check_positive_int("calib-count", self.calib_count),
                        holdout_count=_check_positive_int("holdout-count", self.holdout_count),

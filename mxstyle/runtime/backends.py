@@ -1,4 +1,4 @@
-"""Inference backends: onnxruntime, MXNet (symbol + params) and OpenCV dnn.
+"""Inference backends: onnxruntime, OpenVINO, MXNet (symbol + params) and OpenCV dnn.
 
 Every backend runs a generator on ``1 x 3 x H x W`` float32 RGB [0, 255] arrays (H and W multiples
 of the model's stride) and returns the same layout. Backends that support tiling
@@ -7,14 +7,18 @@ of the model's stride) and returns the same layout. Backends that support tiling
 ``run_fixed`` (the generator with given statistics), ``run_stage`` (one stage of it) and
 ``run_stage_moments`` (per-tile sums that add up to whole-image statistics).
 
+onnxruntime and OpenVINO share the ONNX-graph machinery (:class:`OnnxGraphBackend`: the graph
+analysed once, derived graphs built lazily); each only says how to compile and run one graph.
+
 Thread safety: ``run*`` may be called from many threads at once. onnxruntime sessions are
-thread-safe for ``run()``; MXNet's cached graphs and OpenCV's ``dnn.Net`` are not, so those calls
+thread-safe for ``run()``, and OpenVINO graphs keep one infer request per concurrent call; MXNet's cached graphs and OpenCV's ``dnn.Net`` are not, so those calls
 are serialized with a lock (use one Stylizer per thread, or processes, for parallel MXNet work).
 """
 
 import json
 import math
 import os
+import queue
 import threading
 import warnings
 
@@ -24,9 +28,10 @@ from . import mxnet_graphs, onnx_graphs
 from ..model_folder import ModelError
 from .tiling import Stage
 
-__all__ = ['BACKENDS', 'backend_available', 'OnnxRuntimeBackend', 'MXNetBackend', 'OpenCVBackend']
+__all__ = ['BACKENDS', 'backend_available', 'openvino_has_bf16', 'OnnxGraphBackend', 'OnnxRuntimeBackend',
+           'OpenVINOBackend', 'MXNetBackend', 'OpenCVBackend']
 
-BACKENDS = ('onnxruntime', 'mxnet', 'opencv')
+BACKENDS = ('onnxruntime', 'openvino', 'mxnet', 'opencv')
 
 
 def backend_available(name):
@@ -34,6 +39,8 @@ def backend_available(name):
     try:
         if name == 'onnxruntime':
             import onnxruntime  # noqa: F401
+        elif name == 'openvino':
+            import openvino  # noqa: F401
         elif name == 'mxnet':
             import mxnet  # noqa: F401
         elif name == 'opencv':
@@ -44,6 +51,16 @@ def backend_available(name):
     except ImportError:
         return False
     return True
+
+
+def openvino_has_bf16():
+    """True if OpenVINO's CPU plugin computes in bfloat16 here (AVX512_BF16 or AMX); elsewhere a
+    bf16 hint would silently run fp32."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    return 'BF16' in ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
 
 
 class _Backend:
@@ -74,23 +91,21 @@ def _np_to_onnx_type(dtype):
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
-class OnnxRuntimeBackend(_Backend):
-    """onnxruntime CPU inference of an ONNX generator (fp32 or int8).
+class OnnxGraphBackend(_Backend):
+    """An engine that runs ONNX graphs (fp32 or int8), with tiling.
 
-    Tiling: the graph is analysed once (norm layers, receptive field, cut tensors); the derived
-    graphs (statistics, fixed statistics, stages, moments) are built and loaded lazily, once.
+    The graph is analysed once (norm layers, receptive field, cut tensors); the derived graphs
+    (statistics, fixed statistics, stages, moments) are built and compiled lazily, once. A
+    subclass says how one graph is compiled: ``_session(model_bytes, arena)`` returns an object
+    with onnxruntime's ``get_inputs()``, ``get_outputs()`` and ``run(output_names, feed)``.
     """
 
-    name = 'onnxruntime'
     #: a cut tensor is kept as a whole-image map only if it holds at most this many values per
     #: input pixel (johnson's residual stream: 128 channels / 4**2 = 8)
     max_cache_floats = 8
 
     def __init__(self, onnx_bytes, *, stride, threads=None, label='model'):
         super().__init__(stride)
-        import onnxruntime as ort
-
-        self._ort = ort
         self._threads = threads
         self._label = label
         self._lock = threading.Lock()
@@ -114,28 +129,8 @@ class OnnxRuntimeBackend(_Backend):
             self.tiling_note = 'tiling unavailable for this graph (%s); it runs untiled' % exc
             self.supports_tiling = False
 
-    # -- sessions
-
     def _session(self, model_bytes, arena=False):
-        opts = self._ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.inter_op_num_threads = 1
-        # The whole-image session keeps a memory arena: it runs only images up to the tiling
-        # budget, so its peak is bounded, and without one every run maps and zeroes its
-        # activations afresh (measured: johnson_s8 at 1024 x 1024 0.50 s without, 0.14 s with,
-        # +130 MB). The tiling sessions (one per stage and norm) go without, so that they do not
-        # each keep their peak.
-        opts.enable_cpu_mem_arena = arena
-        opts.enable_mem_pattern = arena
-        if self._threads:
-            opts.intra_op_num_threads = int(self._threads)
-        try:
-            return self._ort.InferenceSession(model_bytes, sess_options=opts,
-                                              providers=['CPUExecutionProvider'])
-        except Exception as exc:
-            raise ModelError(f'{self._label}: onnxruntime cannot load this model ({exc}); '
-                             're-export it') from None
+        raise NotImplementedError
 
     def _derived_session(self, key, build):
         with self._lock:
@@ -274,6 +269,113 @@ class OnnxRuntimeBackend(_Backend):
         feed = self._affine_feed(stats, names)
         feed[self.input_name] = x
         return sess.run([self.output_name], feed)[0]
+
+
+class OnnxRuntimeBackend(OnnxGraphBackend):
+    """onnxruntime CPU inference of an ONNX generator (fp32 or int8)."""
+
+    name = 'onnxruntime'
+
+    def __init__(self, onnx_bytes, *, stride, threads=None, label='model'):
+        import onnxruntime as ort
+
+        self._ort = ort
+        super().__init__(onnx_bytes, stride=stride, threads=threads, label=label)
+
+    def _session(self, model_bytes, arena=False):
+        opts = self._ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.inter_op_num_threads = 1
+        # The whole-image session keeps a memory arena: it runs only images up to the tiling
+        # budget, so its peak is bounded, and without one every run maps and zeroes its
+        # activations afresh (measured: johnson_s8 at 1024 x 1024 0.50 s without, 0.14 s with,
+        # +130 MB). The tiling sessions (one per stage and norm) go without, so that they do not
+        # each keep their peak.
+        opts.enable_cpu_mem_arena = arena
+        opts.enable_mem_pattern = arena
+        if self._threads:
+            opts.intra_op_num_threads = int(self._threads)
+        try:
+            return self._ort.InferenceSession(model_bytes, sess_options=opts,
+                                              providers=['CPUExecutionProvider'])
+        except Exception as exc:
+            raise ModelError(f'{self._label}: onnxruntime cannot load this model ({exc}); '
+                             're-export it') from None
+
+
+# --------------------------------------------------------------------------------- OpenVINO
+
+class _Named:
+    def __init__(self, name):
+        self.name = name
+
+
+class _OpenVINOGraph:
+    """One compiled OpenVINO graph behind onnxruntime's session interface. An infer request
+    serves one call at a time: concurrent calls each take one from a pool that grows to the
+    number of threads calling at once."""
+
+    def __init__(self, compiled):
+        self._compiled = compiled
+        self._inputs = [_Named(i.get_any_name()) for i in compiled.inputs]
+        self._outputs = [_Named(o.get_any_name()) for o in compiled.outputs]
+        self._requests = queue.SimpleQueue()
+
+    def get_inputs(self):
+        return self._inputs
+
+    def get_outputs(self):
+        return self._outputs
+
+    def run(self, output_names, feed):
+        try:
+            request = self._requests.get_nowait()
+        except queue.Empty:
+            request = self._compiled.create_infer_request()
+        try:
+            request.infer({name: np.ascontiguousarray(value) for name, value in feed.items()})
+            names = [o.name for o in self._outputs] if output_names is None else output_names
+            # copies: the request's output buffers are reused by its next call
+            return [np.array(request.get_tensor(name).data) for name in names]
+        finally:
+            self._requests.put(request)
+
+
+class OpenVINOBackend(OnnxGraphBackend):
+    """OpenVINO CPU inference of the fp32 ONNX generator, computing in fp32 or bf16.
+
+    ``precision='bf16'`` asks the CPU plugin for bfloat16 arithmetic (weights and activations;
+    accumulation stays fp32). It is exact only to about 3 significant digits, so the runtime uses
+    it only for models whose card records that it passed the exporter's fidelity gate, and only
+    on CPUs that compute bf16 natively (:func:`openvino_has_bf16`). OpenVINO cannot read the
+    QOperator int8 ONNX files.
+    """
+
+    name = 'openvino'
+
+    def __init__(self, onnx_bytes, *, stride, threads=None, label='model', precision='fp32'):
+        import openvino as ov
+
+        if precision not in ('fp32', 'bf16'):
+            raise ValueError(f'OpenVINO runs fp32 or bf16, not {precision}')
+        self._ov = ov
+        self._core = ov.Core()
+        self.precision = precision
+        super().__init__(onnx_bytes, stride=stride, threads=threads, label=label)
+
+    def _session(self, model_bytes, arena=False):
+        config = {'INFERENCE_PRECISION_HINT': 'bf16' if self.precision == 'bf16' else 'f32',
+                  'PERFORMANCE_HINT': 'LATENCY'}
+        if self._threads:
+            config['INFERENCE_NUM_THREADS'] = int(self._threads)
+        try:
+            model = self._core.read_model(model_bytes)
+            return _OpenVINOGraph(self._core.compile_model(model, 'CPU', config))
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f'{self._label}: OpenVINO cannot load this model ({msg}); use '
+                             'backend="onnxruntime"') from None
 
 
 # ------------------------------------------------------------------------------------ OpenCV

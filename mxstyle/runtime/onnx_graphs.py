@@ -298,7 +298,8 @@ def stage_model(fixed, start, end, moments_of=None, start_type=None, end_type=No
     del m.graph.output[:]
     m.graph.output.extend(outputs)
     if start != image_input(fixed):
-        m.graph.input.insert(0, _value_info(start, None, start_type or TensorProto.FLOAT))
+        # a feature map: rank 4 declared (OpenVINO's converter needs the rank), sizes left free
+        m.graph.input.insert(0, _value_info(start, [None] * 4, start_type or TensorProto.FLOAT))
     if moments_of is not None:
         m.graph.input.append(_value_info('moment_mask', [1, 1, None, None]))
     _drop_unused(m)

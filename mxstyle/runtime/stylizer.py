@@ -18,12 +18,13 @@ from ..errors import ConfigError
 from ..model_folder import ModelError
 from ..values import is_integer, round_up
 from . import tiling, upsample
-from .backends import BACKENDS, MXNetBackend, OnnxRuntimeBackend, OpenCVBackend, backend_available
+from .backends import (BACKENDS, MXNetBackend, OnnxRuntimeBackend, OpenCVBackend, OpenVINOBackend,
+                       backend_available, openvino_has_bf16)
 
 __all__ = ['Stylizer', 'PRECISIONS', 'PREFERENCE', 'ROLES', 'DEFAULT_WORK_SIDE', 'DEFAULT_TILE_PIXELS',
            'DEFAULT_TILE_SIDE']
 
-PRECISIONS = ('fp32', 'int8')
+PRECISIONS = ('fp32', 'int8', 'bf16')
 
 #: Backend and precision -> the card roles (:mod:`mxstyle.model_folder`) they load.
 ROLES = {
@@ -31,6 +32,8 @@ ROLES = {
     ('onnxruntime', 'int8'): ('onnx_int8',),
     ('mxnet', 'fp32'): ('mxnet_fp32_symbol', 'mxnet_fp32_params'),
     ('mxnet', 'int8'): ('mxnet_int8_symbol', 'mxnet_int8_params'),
+    ('openvino', 'fp32'): ('onnx_fp32',),
+    ('openvino', 'bf16'): ('onnx_fp32',),  # bf16 is how OpenVINO computes, not a file of its own
     ('opencv', 'fp32'): ('onnx_fp32',),
 }
 
@@ -38,8 +41,8 @@ ROLES = {
 #: (``bench/run.py``, 2 AVX2 cores, ``johnson`` at 1024 px: onnxruntime int8 4.6 s, fp32 6.7 s,
 #: MXNet fp32 10.2 s). OpenCV dnn is last although it measured 4.1 s there: it cannot tile, so a
 #: 12 MP photo takes 18 GB with it.
-PREFERENCE = (('onnxruntime', 'int8'), ('onnxruntime', 'fp32'), ('mxnet', 'int8'),
-              ('mxnet', 'fp32'), ('opencv', 'fp32'))
+PREFERENCE = (('openvino', 'bf16'), ('onnxruntime', 'int8'), ('openvino', 'fp32'), ('onnxruntime', 'fp32'),
+              ('mxnet', 'int8'), ('mxnet', 'fp32'), ('opencv', 'fp32'))
 
 #: The network runs on a copy whose longer side is at most this, and the guided filter brings the
 #: result back to the photo's resolution (:mod:`mxstyle.runtime.upsample`); None: full resolution.
@@ -51,7 +54,8 @@ DEFAULT_TILE_PIXELS = 1024 * 1024
 #: stylize with the johnson ``langlois`` model, write it) on onnxruntime int8: 1.63 GB.
 DEFAULT_TILE_SIDE = 512
 
-_INSTALL = {'onnxruntime': 'pip install onnxruntime', 'mxnet': 'pip install mxnet==1.9.1',
+_INSTALL = {'onnxruntime': 'pip install onnxruntime', 'openvino': 'pip install openvino',
+            'mxnet': 'pip install mxnet==1.9.1',
             'opencv': 'pip install "opencv-python-headless<4.12"'}
 
 
@@ -63,14 +67,17 @@ class Stylizer:
     name_or_path : str, path or None
         A model folder (holding ``model.json``) or the name of one in ``$MXSTYLE_MODELS`` or the
         repository's ``models/`` folder; None (the default) loads :data:`DEFAULT_MODEL`.
-    backend : ``"auto"``, ``"onnxruntime"``, ``"mxnet"`` or ``"opencv"``
+    backend : ``"auto"``, ``"onnxruntime"``, ``"openvino"``, ``"mxnet"`` or ``"opencv"``
         ``auto`` picks the fastest installed backend that has a file in the model folder
         (see :data:`PREFERENCE`).
-    precision : ``"auto"``, ``"fp32"`` or ``"int8"``
-        int8 files exist only when they passed the exporter's fidelity gate; ``auto`` takes int8
-        when present. OpenCV runs fp32 only.
+    precision : ``"auto"``, ``"fp32"``, ``"int8"`` or ``"bf16"``
+        int8 files exist only when they passed the exporter's fidelity gate; bf16 (OpenVINO only)
+        runs only when the card records that it passed its gate, on a CPU that computes bf16
+        natively. ``auto`` takes the first of :data:`PREFERENCE` that the model and this machine
+        allow. OpenCV runs fp32 only.
     threads : int or None
-        Intra-op threads (onnxruntime session option; OpenCV's ``setNumThreads``, process-wide).
+        Intra-op threads (onnxruntime session option; OpenVINO's ``INFERENCE_NUM_THREADS``;
+        OpenCV's ``setNumThreads``, process-wide).
         MXNet's thread pool is process-wide and fixed at import (``OMP_NUM_THREADS``).
     work_side : int or None
         The default of :meth:`stylize`'s ``work_side``: photos larger than this are stylized on a
@@ -99,7 +106,7 @@ class Stylizer:
         if backend not in ('auto',) + BACKENDS:
             raise ConfigError(f'unknown backend {backend!r}; choose auto, {", ".join(BACKENDS)}')
         if precision not in ('auto',) + PRECISIONS:
-            raise ConfigError(f'unknown precision {precision!r}; choose auto, fp32 or int8')
+            raise ConfigError(f'unknown precision {precision!r}; choose auto, {", ".join(PRECISIONS)}')
         if threads is not None and (not is_integer(threads) or threads < 1):
             raise ConfigError(f'threads must be a positive integer or None, got {threads!r}')
         if tile_mode not in ('exact', 'approx'):
@@ -127,8 +134,9 @@ class Stylizer:
         wanted = [(b, p) for b, p in PREFERENCE
                   if backend in ('auto', b) and precision in ('auto', p)]
         if not wanted:
-            raise ConfigError(f'the {backend} backend runs fp32 only, not {precision}; use '
-                              'precision="fp32" or another backend')
+            runs = sorted({p for b, p in ROLES if b == backend})
+            raise ConfigError(f'the {backend} backend runs {" or ".join(runs)}, not {precision}; choose '
+                              'another precision or backend')
         reasons = []
         for b, p in wanted:
             # the exporter lists an int8 file only when it passed the fidelity gate
@@ -141,6 +149,16 @@ class Stylizer:
             if not backend_available(b):
                 reasons.append(f'{b} {p}: {b} is not installed ({_INSTALL[b]})')
                 continue
+            if p == 'bf16':
+                gate = (self.card.get('bf16') or {}).get(b) or {}
+                if not gate.get('kept'):
+                    reasons.append(f'{b} bf16: the model has not passed the bf16 fidelity gate '
+                                   '(export it with --bf16 on a CPU with AVX512_BF16)')
+                    continue
+                if not openvino_has_bf16():
+                    reasons.append(f'{b} bf16: this CPU does not compute bf16 natively (no '
+                                   'AVX512_BF16 or AMX)')
+                    continue
             return b, p
         roles = ', '.join(sorted(self.card['files'])) or 'none'
         raise ModelError(f'model {self.name!r} ({self.model_dir}) cannot run with backend={backend}, '
@@ -155,6 +173,9 @@ class Stylizer:
         if self.backend == 'onnxruntime':
             return OnnxRuntimeBackend(files[f'onnx_{self.precision}'], stride=self.stride,
                                       threads=self.threads, label=label)
+        if self.backend == 'openvino':
+            return OpenVINOBackend(files['onnx_fp32'], stride=self.stride, threads=self.threads,
+                                   label=label, precision=self.precision)
         if self.backend == 'opencv':
             return OpenCVBackend(files['onnx_fp32'], stride=self.stride, threads=self.threads,
                                  label=label)

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Cannot decide type:UserWarning")
 ARCH = "johnson_lite"
 QUIET = dict(progress=False, log=lambda *a, **k: None)
 # int8 settings small enough for a test: 32 px photos, speed measured once at 32 px
-TINY_INT8 = dict(int8=True, calib_count=4, holdout_count=2, calib_size=32, bench_size=32, bench_runs=1)
+TINY_INT8 = dict(int8=True, calib_count=4, holdout_count=2, calib_size=32, bench_size=32, bench_runs=1,
+                 min_speedup=0.0)  # a 32 px random network: the speed gate is tested on its own
 
 
 def _photo(i, h=40, w=56):
@@ -213,11 +214,48 @@ def test_int8_below_the_bound_writes_no_int8_file(run, tmp_path):
     assert not [f for f in os.listdir(out) if "int8" in f]
     for backend in ("onnxruntime", "mxnet"):
         report = card["quantization"][backend]
-        assert report["kept"] is False and len(report["attempts"]) == len(PLANS)  # every plan tried
-        # each attempt was measured (a real PSNR, below the cap that stands for "identical")
+        # the safest plan was calibrated and missed; the plans that quantize more were not tried
+        assert report["kept"] is False and [a["plan"] for a in report["attempts"]] == [PLANS[-1]["name"]]
+        assert [s["plan"] for s in report["skipped"]] == [p["name"] for p in PLANS[:-1]]
+        # the attempt was measured (a real PSNR, below the cap that stands for "identical")
         assert all(0 < a["psnr_db_mean"] < PSNR_CAP_DB for a in report["attempts"])
-        assert any(m.startswith(f"{backend} int8 NOT written") for m in messages)
+        assert any(m.startswith(f"{backend} int8 NOT written: below") for m in messages)
     verify_model_dir(out)
+
+
+def test_int8_that_is_not_faster_than_fp32_writes_no_int8_file(run, tmp_path):
+    messages = []
+    card = export_model(run / "run", "slow", tmp_path / "slow", calib=run / "photos", progress=False,
+                        log=messages.append, **dict(TINY_INT8, min_psnr=0.0, min_speedup=1000.0))
+    assert not any("int8" in role for role in card["files"])
+    for backend in ("onnxruntime", "mxnet"):
+        report = card["quantization"][backend]
+        assert report["kept"] is False and report["speedup_vs_fp32"]["speedup"] < 1000
+        assert any(m.startswith(f"{backend} int8 NOT written") and "as fast as fp32" in m for m in messages)
+
+
+@pytest.mark.parametrize("measured, tried, chosen", [
+    ({"encoder-convs": 30.0}, ["encoder-convs"], None),                        # safest misses: stop
+    ({"encoder-convs": 36.0}, ["encoder-convs"], "encoder-convs"),             # passes narrowly: keep it
+    ({"encoder-convs": 40.0, "all": 36.0}, ["encoder-convs", "all"], "all"),   # room: the fastest passing
+    ({"encoder-convs": 40.0, "all": 34.0, "first-last-conv-fp32": 35.5},
+     ["encoder-convs", "all", "first-last-conv-fp32"], "first-last-conv-fp32"),
+    ({"encoder-convs": 40.0, "all": 34.0, "first-last-conv-fp32": 34.5},
+     ["encoder-convs", "all", "first-last-conv-fp32"], "encoder-convs"),
+])
+def test_plan_search_calibrates_as_few_plans_as_it_can(measured, tried, chosen):
+    from mxstyle.export.quantize import search_plans
+
+    calls = []
+
+    def attempt(plan):
+        calls.append(plan["name"])
+        return dict(psnr_db_mean=measured[plan["name"]], psnr_db_min=measured[plan["name"]] - 1)
+
+    plan, attempts, skipped = search_plans(attempt, 35.0)
+    assert calls == tried and [a["plan"] for a in attempts] == tried
+    assert (plan and plan["name"]) == chosen
+    assert {s["plan"] for s in skipped} | set(tried) == {p["name"] for p in PLANS}
 
 
 def test_reexport_replaces_files_keeps_style_jpg_and_failure_leaves_folder_alone(run, exported, tmp_path,

@@ -54,6 +54,6 @@ def export_tiny(root, arch="johnson_lite", name="tiny", style_image=False):
     save_checkpoint(root / "run", 1, generator, trainer, state)
     models = root / "models"
     export_model(root / "run", name, models / name, int8=True, calib=root / "photos", calib_count=3,
-                 holdout_count=1, calib_size=size, bench_size=size, bench_runs=1, min_psnr=0.0, style_image=style,
-                 progress=False, log=lambda *a, **k: None)
+                 holdout_count=1, calib_size=size, bench_size=size, bench_runs=1, min_psnr=0.0, min_speedup=0.0,
+                 style_image=style, progress=False, log=lambda *a, **k: None)
     return models, models / name, root / "run"

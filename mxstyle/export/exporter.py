@@ -337,33 +337,38 @@ def _export_reduced_precision(job, options):
 
 
 def _quantize_for(backend, job, options, calib, held):
-    """int8 for one backend; its files join the card only if they pass the fidelity bound.
-    Returns the card's record of the attempt: ``kept`` and the ``attempts``."""
+    """int8 for one backend; its files join the card only if they pass the fidelity bound and
+    measure faster than fp32. Returns the card's record: ``kept``, the ``attempts``, the plans
+    ``skipped`` and, once a plan passed, ``speedup_vs_fp32``."""
     from . import quantize
 
-    common = dict(min_psnr=options.min_psnr, bench_size=options.bench_size, bench_runs=options.bench_runs,
-                  progress=options.progress, log=job.log)
+    common = dict(min_psnr=options.min_psnr, min_speedup=options.min_speedup, bench_size=options.bench_size,
+                  bench_runs=options.bench_runs, progress=options.progress, log=job.log)
     if backend == "onnxruntime":
         report = quantize.quantize_onnx(job.tmp / f"{job.name}.onnx", job.tmp / f"{job.name}.int8.onnx", calib,
                                         held, workdir=job.tmp, **common)
     else:
         report = quantize.quantize_mxnet(job.prefix, f"{job.prefix}-int8", calib, held,
                                          calib_mode=options.mxnet_calib_mode, **common)
+    tried = ", ".join(f"{a['plan']}: {a['psnr_db_mean']:.1f} dB (min {a['psnr_db_min']:.1f})"
+                      for a in report["attempts"])
+    skipped = "".join(f"; {s['plan']} not tried: {s['reason']}" for s in report["skipped"])
+    s = report.get("speedup_vs_fp32")
+    speed = (f"{s['speedup']:.2f}x fp32 at {s['size']}x{s['size']} ({s['fp32_seconds']:.3f} s -> "
+             f"{s['int8_seconds']:.3f} s)") if s else None
     if report["kept"]:
         for role, filename in INT8_FILES[backend]:
             job.files[role] = dict(file_record(job.tmp, filename.format(name=job.name)),
-                                   fidelity=report["fidelity"], speedup_vs_fp32=report["speedup_vs_fp32"],
+                                   fidelity=report["fidelity"], speedup_vs_fp32=s,
                                    quantization=dict(plan=report["plan"], **report["settings"]))
-        s = report["speedup_vs_fp32"]
         job.log(f"{backend} int8 kept ({report['plan']}): PSNR {report['fidelity']['psnr_db_mean']:.1f} dB "
-                f"mean, {report['fidelity']['psnr_db_min']:.1f} min; {s['speedup']:.2f}x fp32 at "
-                f"{s['size']}x{s['size']} ({s['fp32_seconds']:.3f} s -> {s['int8_seconds']:.3f} s)"
-                + (" -- slower than fp32 on this machine" if s["speedup"] and s["speedup"] < 1 else ""))
+                f"mean, {report['fidelity']['psnr_db_min']:.1f} min; {speed}")
+    elif s:
+        job.log(f"{backend} int8 NOT written: {report['plan']} passes the fidelity bound but is not "
+                f"{options.min_speedup:g}x as fast as fp32 on this machine: {speed}")
     else:
-        tried = ", ".join(f"{a['plan']}: {a['psnr_db_mean']:.1f} dB (min {a['psnr_db_min']:.1f})"
-                          for a in report["attempts"])
-        job.log(f"{backend} int8 NOT written: below the {options.min_psnr:g} dB fidelity bound ({tried})")
-    return dict(kept=report["kept"], attempts=report["attempts"])
+        job.log(f"{backend} int8 NOT written: below the {options.min_psnr:g} dB fidelity bound ({tried}{skipped})")
+    return {k: report[k] for k in ("kept", "attempts", "skipped", "plan", "speedup_vs_fp32") if k in report}
 
 
 def _add_style_image(job, options):

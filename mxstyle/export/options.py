@@ -36,8 +36,8 @@ class ExportOptions:
     int8 (``int8=True``): calibrates on ``calib_count`` photos from ``calib`` (default: the run's
     training photo folder, when it exists here) cropped to ``calib_size`` squares, checks each
     int8 model against its fp32 counterpart on ``holdout_count`` other photos and keeps it only
-    when the mean PSNR is >= ``min_psnr`` dB; speed is measured at ``bench_size`` (median of
-    ``bench_runs``). ``mxnet_calib_mode``: 'naive' (min/max) or 'entropy' (slower).
+    when the mean PSNR is >= ``min_psnr`` dB and it runs at least ``min_speedup`` times as fast as
+    fp32, measured at ``bench_size`` (median of ``bench_runs``). ``mxnet_calib_mode``: 'naive' (min/max) or 'entropy' (slower).
     ``int8_backends``: which of ``("onnxruntime", "mxnet")`` to quantize for. The int8 settings
     are checked only with ``int8=True``; ``ConfigError`` names a bad one.
 
@@ -59,6 +59,9 @@ class ExportOptions:
     calib_size: int = _option(512, "photos are cropped to this square (default %(default)s)")
     min_psnr: float = _option(
         35.0, "keep an int8 model only if its mean PSNR vs fp32 is at least this (dB, default %(default)s)")
+    min_speedup: float = _option(
+        1.1, "keep an int8 model only if it measures at least this many times as fast as fp32 at "
+             "--bench-size (default %(default)s)")
     mxnet_calib_mode: str = _option(
         "naive", "MXNet calibration: min/max or KL thresholds (slower) (default %(default)s)",
         choices=MXNET_CALIB_MODES)
@@ -83,6 +86,10 @@ class ExportOptions:
             checked["min_psnr"] = float(self.min_psnr)
         except (TypeError, ValueError):
             raise ConfigError(f"min-psnr must be a number of dB, not {self.min_psnr!r}") from None
+        try:
+            checked["min_speedup"] = float(self.min_speedup)
+        except (TypeError, ValueError):
+            raise ConfigError(f"min-speedup must be a number, not {self.min_speedup!r}") from None
         backends = checked["int8_backends"] = tuple(self.int8_backends)
         unknown = [b for b in backends if b not in INT8_BACKENDS]
         if unknown or not backends:

@@ -221,6 +221,26 @@ def test_johnson_lite_is_about_4x_cheaper():
     assert 3.5 < full / lite < 5.0
 
 
+def test_skips_are_two_additions_on_johnson_s8s_parameters(tmp_path):
+    """johnson_s8_skip has johnson_s8's parameters and cost, and two more additions in its graph
+    (at 1/4 and 1/2 resolution), which change the output for the same weights."""
+    import json
+
+    plain, skip = get_model('johnson_s8'), get_model('johnson_s8_skip')
+    plain.initialize(mx.init.Xavier(magnitude=2.0))
+    plain.save_parameters(str(tmp_path / 'w.params'))
+    skip.load_parameters(str(tmp_path / 'w.params'))
+    assert count_flops(plain, 64, 64) == count_flops(skip, 64, 64)
+    x = mx.nd.array(np.random.RandomState(0).uniform(0, 255, (1, 3, 64, 96)))
+    assert np.abs(plain(x).asnumpy() - skip(x).asnumpy()).max() > 1.0
+
+    def additions(net):
+        nodes = json.loads(net(mx.sym.var('data')).tojson())['nodes']
+        return [n['name'] for n in nodes if n['op'] in ('elemwise_add', '_Plus', 'broadcast_add', '_plus')]
+    assert len(additions(plain)) == 3  # the residual blocks
+    assert len(additions(skip)) == 5
+
+
 @pytest.mark.parametrize('name', MODELS)
 def test_count_flops_scales_with_pixels(name):
     net = get_model(name)

@@ -165,6 +165,21 @@ def test_init_from_starts_a_new_run_from_another_runs_generator(tmp_path, datase
         train(options(dataset, tmp_path / "y", random_vgg_file, arch="johnson_lite", init_from=str(base)))
 
 
+def test_init_from_another_architecture_with_the_same_parameters(tmp_path, dataset, random_vgg_file):
+    base = tmp_path / "s8"
+    train(options(dataset, base, random_vgg_file, steps=1, arch="johnson_s8"))
+    skip = tmp_path / "skip"
+    train(options(dataset, skip, random_vgg_file, steps=1, lr=1e-12, arch="johnson_s8_skip", init_from=str(base)))
+    assert json.loads((skip / "config.json").read_text())["init_from"]["arch"] == "johnson_s8"
+    wa = mx.nd.load(str(ckpt.latest_checkpoint(base) / "generator.params"))
+    wb = mx.nd.load(str(ckpt.latest_checkpoint(skip) / "generator.params"))
+    assert sorted(wa) == sorted(wb)
+    for key in wa:
+        np.testing.assert_allclose(wa[key].asnumpy(), wb[key].asnumpy(), rtol=1e-6, atol=1e-9)
+    with pytest.raises(ConfigError, match="johnson_s8 generator, not johnson_lite"):
+        train(options(dataset, tmp_path / "lite", random_vgg_file, arch="johnson_lite", init_from=str(base)))
+
+
 def test_a_checkpoint_from_before_the_saturation_penalty_resumes_without_it(tmp_path, dataset, random_vgg_file):
     run = tmp_path / "run"
     train(options(dataset, run, random_vgg_file, steps=2, checkpoint_every=2, saturation_weight=0.0))

@@ -9,7 +9,10 @@ Architecture for ``channels=(32, 64, 128), res_blocks=5`` (the ``johnson`` entry
     c9s1-32, d64, d128, R128 x5, u64, u32, c9s1-3
 
 where ``d`` is a 3x3 stride-2 conv, ``u`` a nearest x2 upsampling + 3x3 conv, every conv but the last
-followed by affine InstanceNorm + ReLU. The spec table :data:`JOHNSON_SPECS` drives the network
+followed by affine InstanceNorm + ReLU. With ``skips=k`` the output of each of the ``k`` lowest
+decoder stages is added to the encoder's output of the same resolution (U-Net-like, additive: no
+parameters, no FLOPs to speak of), so the decoder sees the photo's structure at that resolution
+and not only through the bottleneck. The spec table :data:`JOHNSON_SPECS` drives the network
 (as ``gluon/model_zoo/vision/vgg.py`` does); the registered constructors are thin.
 """
 
@@ -19,7 +22,7 @@ from mxnet.gluon.block import HybridBlock
 from .layers import ConvNormReLU, ReflectConv, ResidualBlock, tanh_to_pixels
 from .registry import register_model
 
-__all__ = ['JOHNSON_SPECS', 'JohnsonNet', 'johnson', 'johnson_lite']
+__all__ = ['JOHNSON_SPECS', 'JohnsonNet', 'johnson', 'johnson_lite', 'johnson_s8', 'johnson_s8_skip']
 
 #: name -> keyword arguments of :class:`JohnsonNet`.
 JOHNSON_SPECS = {
@@ -30,6 +33,9 @@ JOHNSON_SPECS = {
     # Designed for CPU inference: a third stride-2 stage puts the residual blocks at 1/8
     # resolution, 3x3 outer convs and 8 full-resolution channels (docs/design.md, "CPU-first").
     'johnson_s8': dict(channels=(8, 16, 32, 64), res_blocks=3, outer_kernel=3),
+    # johnson_s8 with skips at 1/4 and 1/2 resolution: the same parameters, and the structure of
+    # the photo kept where the bottleneck (64 values per 8x8 pixels) loses it.
+    'johnson_s8_skip': dict(channels=(8, 16, 32, 64), res_blocks=3, outer_kernel=3, skips=2),
 }
 
 
@@ -45,6 +51,9 @@ class JohnsonNet(HybridBlock):
         Number of residual blocks at the lowest resolution.
     outer_kernel : int
         Kernel size of the first and last convolutions (odd).
+    skips : int
+        How many decoder stages, from the lowest resolution up, get the encoder's output of their
+        resolution added (0 to ``len(channels) - 2``: never the full-resolution one).
     arch : str or None
         Registry name, stored as ``self.arch``; also the default parameter prefix ``arch + '_'``.
 
@@ -54,17 +63,25 @@ class JohnsonNet(HybridBlock):
     values before that map.
     """
 
-    def __init__(self, channels=(32, 64, 128), res_blocks=5, outer_kernel=9, arch=None, **kwargs):
+    def __init__(self, channels=(32, 64, 128), res_blocks=5, outer_kernel=9, skips=0, arch=None, **kwargs):
         channels = tuple(int(c) for c in channels)
-        if len(channels) < 1 or min(channels) < 1 or res_blocks < 0 or outer_kernel % 2 != 1:
-            raise ValueError('bad JohnsonNet spec: channels=%r res_blocks=%r outer_kernel=%r'
-                             % (channels, res_blocks, outer_kernel))
+        if len(channels) < 1 or min(channels) < 1 or res_blocks < 0 or outer_kernel % 2 != 1 \
+                or not 0 <= skips <= max(len(channels) - 2, 0):
+            raise ValueError('bad JohnsonNet spec: channels=%r res_blocks=%r outer_kernel=%r skips=%r'
+                             % (channels, res_blocks, outer_kernel, skips))
         if arch is not None and 'prefix' not in kwargs:
             kwargs['prefix'] = arch + '_'
         super().__init__(**kwargs)
         self.arch = arch
         self.spec = dict(channels=channels, res_blocks=int(res_blocks), outer_kernel=int(outer_kernel))
+        if skips:
+            self.spec['skips'] = int(skips)
         self.stride = 2 ** (len(channels) - 1)
+        # layer index in ``features`` of the encoder output at resolution level L (L at 1/2**L) ->
+        # index of the decoder output it is added to
+        down = len(channels) - 1
+        self._skips = {level: down + res_blocks + (down - level)
+                       for level in range(down - 1, down - 1 - int(skips), -1)}
         # The bottleneck must be at least 2 pixels wide for its reflection padding.
         self.min_size = 2 * self.stride
         with self.name_scope():
@@ -82,7 +99,17 @@ class JohnsonNet(HybridBlock):
 
     def logits(self, F, x):
         """The output before :func:`~mxstyle.models.layers.tanh_to_pixels` (for the training loss)."""
-        return self.output(self.features(x * (1.0 / 127.5) - 1.0))
+        x = x * (1.0 / 127.5) - 1.0
+        if not self._skips:
+            return self.output(self.features(x))
+        kept, into = {}, {to: level for level, to in self._skips.items()}
+        for i in range(len(self.features)):
+            x = self.features[i](x)
+            if i in self._skips:
+                kept[i] = x
+            elif i in into:
+                x = x + kept[into[i]]
+        return self.output(x)
 
     def hybrid_forward(self, F, x):
         return tanh_to_pixels(F, self.logits(F, x))
@@ -104,6 +131,12 @@ def johnson(**kwargs):
 def johnson_s8(**kwargs):
     """Stride-8 Johnson generator for CPUs: 8/16/32/64 channels, 3 residual blocks, 3x3 outer convs."""
     return _build('johnson_s8', **kwargs)
+
+
+@register_model
+def johnson_s8_skip(**kwargs):
+    """johnson_s8 with additive encoder-decoder skips at 1/4 and 1/2 resolution."""
+    return _build('johnson_s8_skip', **kwargs)
 
 
 @register_model

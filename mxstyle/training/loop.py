@@ -329,8 +329,9 @@ def _init_from(options, generator, trainer, ctx):
         raise ConfigError(f"--init-from {source}: not a training run or checkpoint folder")
     state = ckpt.read_checkpoint(folder)
     arch = state["run"]["arch"]
-    if arch != options.arch:
-        raise ConfigError(f"--init-from {source} holds a {arch} generator, not {options.arch}")
+    if arch != options.arch and _parameter_shapes(arch) != _parameter_shapes(options.arch):
+        raise ConfigError(f"--init-from {source} holds a {arch} generator, not {options.arch} (nor one with "
+                          "the same parameters)")
     ckpt.load_checkpoint(folder, generator, trainer, ctx=ctx, state=state)
     trainer.set_learning_rate(options.lr)  # the loaded optimizer state carries the source run's
     changed = _loss_changes(state["run"], options)
@@ -339,8 +340,16 @@ def _init_from(options, generator, trainer, ctx):
             f"--init-from {source}: the loss differs from the one that run trained on ({', '.join(changed)}). "
             "Adam's moments were estimated for that loss, so the first updates can be many times --lr "
             "(docs/training.md); for a new objective start a new run", RuntimeWarning, stacklevel=4)
-    return dict(checkpoint=str(folder.resolve()), step=state["step"],
+    return dict(checkpoint=str(folder.resolve()), step=state["step"], arch=arch,
                 generator_sha256=state["files"][ckpt.GENERATOR_FILE], loss_changes=changed)
+
+
+def _parameter_shapes(arch):
+    """``{structural name: shape}`` of an architecture's parameters: two architectures with the
+    same ones (``johnson_s8`` and ``johnson_s8_skip``) can start from each other's weights."""
+    from ..models import get_model
+
+    return {name: p.shape for name, p in get_model(arch)._collect_params_with_prefix().items()}
 
 
 def _loss_changes(source_run, options):

@@ -234,6 +234,32 @@ def test_int8_that_is_not_faster_than_fp32_writes_no_int8_file(run, tmp_path):
         assert any(m.startswith(f"{backend} int8 NOT written") and "as fast as fp32" in m for m in messages)
 
 
+def test_onnxruntime_calibrates_once_for_every_plan_with_the_same_ranges(run, tmp_path, monkeypatch):
+    """The photos run through the calibrator once; each plan reuses the ranges, and gets the PSNR
+    it gets when calibrated on its own."""
+    from onnxruntime import quantization as q
+
+    from mxstyle.export import quantize
+
+    readers = []
+
+    class Counting(quantize._OrtReader):
+        def __init__(self, *args):
+            super().__init__(*args)
+            readers.append(self)
+
+    monkeypatch.setattr(quantize, "_OrtReader", Counting)
+    common = dict(calib=run / "photos", progress=False, log=lambda *a, **k: None,
+                  **dict(TINY_INT8, int8_backends=("onnxruntime",), min_psnr=0.0))
+    once = export_model(run / "run", "once", tmp_path / "once", **common)["quantization"]["onnxruntime"]
+    assert len(once["attempts"]) == 2 and len(readers) == 1  # safest passed with room, then "all"
+    real = q.quantize_static
+    monkeypatch.setattr(q, "quantize_static", lambda *a, **k: real(*a, **k))  # no cache argument
+    each = export_model(run / "run", "each", tmp_path / "each", **common)["quantization"]["onnxruntime"]
+    assert len(readers) == 3  # calibrated per plan
+    assert once["attempts"] == each["attempts"]
+
+
 @pytest.mark.parametrize("measured, tried, chosen", [
     ({"encoder-convs": 30.0}, ["encoder-convs"], None),                        # safest misses: stop
     ({"encoder-convs": 36.0}, ["encoder-convs"], "encoder-convs"),             # passes narrowly: keep it

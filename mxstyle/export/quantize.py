@@ -17,6 +17,7 @@ onnxruntime gets ``reduce_range=True`` (7-bit weights): without VNNI, its uint8 
 saturate int16 pair sums (docs/design.md, "int8 quantization", has the measurements).
 """
 import contextlib
+import inspect
 import logging
 import os
 import random
@@ -218,6 +219,7 @@ def quantize_onnx(fp32_path, out_path, calib, held, *, min_psnr=35.0, min_speedu
     workdir = os.fspath(workdir or os.path.dirname(os.fspath(out_path)))
     pre = os.path.join(workdir, ".pre-quant.onnx")
     trials = {p["name"]: os.path.join(workdir, f".int8-trial-{p['name']}.onnx") for p in PLANS}
+    ranges, scratch = os.path.join(workdir, ".int8-ranges.json"), os.path.join(workdir, ".int8-scratch.onnx")
     fp32 = ort_session(fp32_path)
     references = [run_onnx(fp32, x) for x in held]
     settings, fidelities = {}, {}
@@ -226,6 +228,29 @@ def quantize_onnx(fp32_path, out_path, calib, held, *, min_psnr=35.0, min_speedu
             quant_pre_process(os.fspath(fp32_path), pre, skip_symbolic_shape=True)
         nodes = [(n.name, n.op_type) for n in onnx.load(pre).graph.node]
 
+        # onnxruntime >= 1.2x can keep the ranges it calibrated (calibration_cache_path): then the
+        # photos run once, over every tensor (a superset of what any plan quantizes; a tensor's
+        # percentile does not depend on the others), and each plan only quantizes with them
+        reuse = "calibration_cache_path" in inspect.signature(q.quantize_static).parameters
+
+        def quantize(out, exclude, op_types, reader):
+            with _quiet_logging():
+                q.quantize_static(
+                    pre, out, reader, quant_format=q.QuantFormat.QOperator, per_channel=True,
+                    reduce_range=True, activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
+                    calibrate_method=getattr(q.CalibrationMethod, ORT_CALIBRATION["method"]),
+                    nodes_to_exclude=exclude, op_types_to_quantize=op_types,
+                    extra_options=dict(CalibPercentile=ORT_CALIBRATION["percentile"], CalibStridedMinMax=1),
+                    **(dict(calibration_cache_path=ranges) if reuse else {}))
+            # (Do not pass CalibMaxIntermediateOutputs: onnxruntime 1.32 then drops the data.)
+
+        def calibrate(out, exclude, op_types, label):
+            bar = _bar(len(calib), f"calibrate onnxruntime int8 ({label})", progress)
+            try:
+                quantize(out, exclude, op_types, _OrtReader(calib, bar))
+            finally:
+                bar.close()
+
         def attempt(plan):
             exclude = _plan_excludes(plan, nodes, "Conv")
             op_types = ["Conv"] if plan["convs_only"] else None
@@ -233,19 +258,12 @@ def quantize_onnx(fp32_path, out_path, calib, held, *, min_psnr=35.0, min_speedu
                 quant_format="QOperator", per_channel=True, reduce_range=True, activation_type="QUInt8",
                 weight_type="QInt8", calibrate_method=ORT_CALIBRATION["method"],
                 percentile=ORT_CALIBRATION["percentile"], nodes_to_exclude=exclude, op_types_to_quantize=op_types)
-            bar = _bar(len(calib), f"calibrate onnxruntime int8 ({plan['name']})", progress)
-            reader = _OrtReader(calib, bar)
-            try:
-                with _quiet_logging():
-                    q.quantize_static(
-                        pre, trials[plan["name"]], reader, quant_format=q.QuantFormat.QOperator, per_channel=True,
-                        reduce_range=True, activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-                        calibrate_method=getattr(q.CalibrationMethod, ORT_CALIBRATION["method"]),
-                        nodes_to_exclude=exclude, op_types_to_quantize=op_types,
-                        extra_options=dict(CalibPercentile=ORT_CALIBRATION["percentile"], CalibStridedMinMax=1))
-                # (Do not pass CalibMaxIntermediateOutputs: onnxruntime 1.32 then drops the data.)
-            finally:
-                bar.close()
+            if not reuse:
+                calibrate(trials[plan["name"]], exclude, op_types, plan["name"])
+            else:
+                if not os.path.exists(ranges):
+                    calibrate(scratch, [], None, "every tensor, once")
+                quantize(trials[plan["name"]], exclude, op_types, None)
             int8 = ort_session(trials[plan["name"]])
             fidelities[plan["name"]] = _fidelity([run_onnx(int8, x) for x in held], references, held[0].shape[-1],
                                                  min_psnr)
@@ -267,7 +285,7 @@ def quantize_onnx(fp32_path, out_path, calib, held, *, min_psnr=35.0, min_speedu
             report["kept"] = True
         return report
     finally:
-        for path in (pre, *trials.values()):
+        for path in (pre, ranges, scratch, *trials.values()):
             if os.path.exists(path):
                 os.remove(path)
 

@@ -6,5 +6,5 @@ from setuptools import find_packages, setup
 setup(
     packages=find_packages(include=["mxstyle", "mxstyle.*"]) + ["mxstyle.shipped_models"],
     package_dir={"mxstyle.shipped_models": "models"},
-    package_data={"mxstyle": ["samples/*"], "mxstyle.shipped_models": ["*.md", "*/*"]},
+    package_data={"mxstyle": ["samples/*", "serve/static/*"], "mxstyle.shipped_models": ["*.md", "*/*"]},
 )

@@ -20,6 +20,6 @@ def test_the_runtime_imports_neither_the_exporter_nor_training():
 
 
 @pytest.mark.parametrize("module", ["mxstyle", "mxstyle.model_folder", "mxstyle.files", "mxstyle.values",
-                                    "mxstyle.cli", "mxstyle.io"])
+                                    "mxstyle.cli", "mxstyle.io", "mxstyle.serve", "mxstyle.triton_repo"])
 def test_light_modules_load_no_mxnet(module):
     assert "mxnet" not in _loaded_after(f"import {module}")

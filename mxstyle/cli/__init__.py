@@ -5,6 +5,8 @@
     mxstyle train ...                train a fast style network (mxstyle.training)
     mxstyle export RUN --name NAME   a trained run -> a model folder (mxstyle.export)
     mxstyle evaluate --photos DIR    quality against Gatys (mxstyle.evaluation)
+    mxstyle serve                    an HTTP service with a web page (mxstyle.serve)
+    mxstyle triton MODEL --out REPO  a Triton model repository for a model (mxstyle.triton_repo)
 
 ``python -m mxstyle`` is the same command, and ``python tools/NAME.py`` runs one subcommand from
 a checkout. Errors a user can cause print one line and exit with status 2.
@@ -23,6 +25,8 @@ COMMANDS = {
     "train": ("train", "train a fast feed-forward style network on a folder of photos"),
     "export": ("export", "export a trained run as a model folder (MXNet, ONNX, int8, card)"),
     "evaluate": ("evaluate", "measure style models against Gatys optimization"),
+    "serve": ("serve", "an HTTP service: web page, image API, metrics, Open Inference Protocol v2"),
+    "triton": ("triton", "write a Triton Inference Server model repository for exported models"),
 }
 
 

@@ -185,6 +185,12 @@ def test_bad_images_raise_image_error(ort, tmp_path):
     truncated.write_bytes(io.encode_image(photo(40, 40), ".jpg")[:300])
     with pytest.raises(ImageError, match="truncated"):
         ort.stylize(truncated)
+    with pytest.raises(ImageError, match="^upload.jpg: .*truncated"):  # bytes named as the caller says
+        ort.stylize(truncated.read_bytes(), name="upload.jpg")
+    big = io.encode_image(photo(300, 400), ".jpg")
+    for work_side in (None, 128):  # the whole decode and the reduced-scale fast path both refuse it
+        with pytest.raises(ImageError, match="^upload.jpg: .*pixels"):
+            ort.stylize(big, name="upload.jpg", max_pixels=100_000, work_side=work_side)
     for bad in (-0.1, 1.5, "x", float("nan")):
         with pytest.raises(ConfigError, match="strength"):
             ort.stylize(photo(8, 8), strength=bad)

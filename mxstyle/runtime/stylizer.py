@@ -189,7 +189,8 @@ class Stylizer:
 
     # ---------------------------------------------------------------------- stylizing
 
-    def stylize(self, image, *, max_side=None, strength=1.0, preserve_colors=False, work_side='default'):
+    def stylize(self, image, *, max_side=None, strength=1.0, preserve_colors=False, work_side='default',
+                name=None, max_pixels=io.DEFAULT_MAX_PIXELS):
         """Stylize one image: a path, encoded bytes, a numpy array or a PIL image.
 
         ``max_side`` first shrinks the image so its longer side is at most that many pixels;
@@ -201,22 +202,24 @@ class Stylizer:
         as the guide, so the brush strokes keep the same size on any camera and the edges stay
         sharp; ``None`` runs the network on every pixel (in exact tiles above ``tile_pixels``).
         Any size works (the image is reflect-padded to the model's stride and cropped back).
+        ``name`` names encoded bytes in error messages (e.g. an upload's file name); images with
+        more than ``max_pixels`` pixels are refused before decoding (None: no limit).
         Returns an H x W x 3 float32 RGB array in [0, 255]. Unreadable images raise
         :class:`~mxstyle.errors.ImageError`.
         """
         strength = self._check_strength(strength)
         work_side = self.work_side if work_side == 'default' else self._check_work_side(work_side)
-        name = None
         if isinstance(image, (str, os.PathLike)):  # the file is read once, decoded as needed
             name, image = os.fspath(image), io.read_file(image)
+        limits = dict(name=name, max_pixels=max_pixels)
         if work_side is not None and max_side is None and strength == 1.0 and not preserve_colors \
                 and isinstance(image, (bytes, bytearray, memoryview)) and io.is_jpeg(image) \
                 and max(io.image_size(image) or (0,)) > work_side:
             # the fast path (libjpeg): the full size decoded as luma only, the working copy small
-            guide = io.read_luminance(image, name=name)
-            work = io.read_image(image, max_side=work_side, name=name)
+            guide = io.read_luminance(image, **limits)
+            work = io.read_image(image, max_side=work_side, **limits)
             return upsample.guided_upsample(self._run(work), luminance_u8(work), guide)
-        photo = io.read_image(image, max_side=max_side, name=name)
+        photo = io.read_image(image, max_side=max_side, **limits)
         if strength == 0.0:
             return photo
         if work_side is not None and max(photo.shape[:2]) > work_side:

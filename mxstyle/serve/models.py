@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import io
 from .. import model_folder as cards
-from ..errors import ConfigError, ImageError
+from ..errors import ConfigError
 from .params import HTTPError
 
 __all__ = ["ModelSet", "ServedModel", "WARMUP_SIDE", "THUMBNAIL_SIDE"]
@@ -65,16 +65,8 @@ class ServedModel:
         """The job a worker runs: decode ``data``, stylize, encode. Returns ``(bytes, seconds)``;
         an unusable image raises :class:`ImageError` whose message names ``name``."""
         started = time.perf_counter()
-        try:
-            image = _checked_source(data, name, max_pixels)
-            out = self.stylizer.stylize(image, **params.stylize_kwargs())
-            encoded = io.encode_image(out, params.extension, params.quality)
-        except ImageError as exc:  # Stylizer names encoded bytes '<bytes>': name the upload instead
-            message = str(exc)
-            if message.startswith("<bytes>:"):
-                message = f"{name}:{message[len('<bytes>:'):]}"
-            raise ImageError(message) from None
-        return encoded, time.perf_counter() - started
+        out = self.stylizer.stylize(data, name=name, max_pixels=max_pixels, **params.stylize_kwargs())
+        return io.encode_image(out, params.extension, params.quality), time.perf_counter() - started
 
 
 class ModelSet:
@@ -136,16 +128,6 @@ class ModelSet:
         thread = threading.Thread(target=self.load, name="mxstyle-load", daemon=True)
         thread.start()
         return thread
-
-
-def _checked_source(data, name, max_pixels):
-    """What to give ``Stylizer.stylize``: the bytes themselves when the header shows a size within
-    ``max_pixels`` (so a large JPEG takes the reduced-scale decode), else the image decoded here
-    under ``max_pixels``, which refuses an image over it from its header, before decoding."""
-    size = io.image_size(data)
-    if size is not None and size[0] * size[1] <= min(max_pixels, io.DEFAULT_MAX_PIXELS):
-        return data
-    return io.read_image(data, max_pixels=max_pixels, name=name)
 
 
 def _warmup_photo(side):

@@ -256,6 +256,14 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
+def served_name(model):
+    """The name ``mxstyle serve --models MODEL`` serves a model under: its card's name."""
+    from mxstyle import model_folder
+
+    folder = model_folder.resolve_model_dir(model)
+    return model_folder.load_card(folder).get("name") or folder.name
+
+
 def main(argv=None):
     args = parse_args(argv)
     workers = args.workers
@@ -272,15 +280,16 @@ def main(argv=None):
     best = max(r["images_per_s"] for r in reference)
     timeout = max(60.0, 20 * args.seconds)
     server = Server(args.model, workers, max_queue, timeout)
+    name = served_name(args.model)  # a folder is served under its card's name
     rss = {"ready": server.rss_mb()[0]}
     capacity = workers + max_queue
-    phase(server, "warmup", workers, 0.0, data, args.model, args.backoff)  # one request per worker
+    phase(server, "warmup", workers, 0.0, data, name, args.backoff)  # one request per worker
     rss["start"] = server.rss_mb()[0]  # the engines' buffers for this size are allocated by now
-    phases = [phase(server, "capacity", capacity, args.seconds, data, args.model, args.backoff)]
+    phases = [phase(server, "capacity", capacity, args.seconds, data, name, args.backoff)]
     rss["after_capacity"] = server.rss_mb()[0]
     print(f"server, {capacity} clients: {phases[-1]['images_per_s']:.2f} images/s, {phases[-1]['status_counts']}",
           flush=True)
-    phases.append(phase(server, "overload", 2 * capacity, args.seconds, data, args.model, args.backoff))
+    phases.append(phase(server, "overload", 2 * capacity, args.seconds, data, name, args.backoff))
     rss["end"], rss["peak"] = server.rss_mb()
     print(f"server, {2 * capacity} clients: {phases[-1]['images_per_s']:.2f} images/s, "
           f"{phases[-1]['status_counts']}", flush=True)

@@ -36,7 +36,7 @@ class ExportOptions:
     int8 (``int8=True``): calibrates on ``calib_count`` photos from ``calib`` (default: the run's
     training photo folder, when it exists here) cropped to ``calib_size`` squares, checks each
     int8 model against its fp32 counterpart on ``holdout_count`` other photos and keeps it only
-    when the mean PSNR is >= ``min_psnr`` dB and it runs at least ``min_speedup`` times as fast as
+    when the PSNR of every held-out photo is >= ``min_psnr`` dB and it runs at least ``min_speedup`` times as fast as
     fp32, measured at ``bench_size`` (median of ``bench_runs``). ``mxnet_calib_mode``: 'naive' (min/max) or 'entropy' (slower).
     ``int8_backends``: which of ``("onnxruntime", "mxnet")`` to quantize for. The int8 settings
     are checked only with ``int8=True``; ``ConfigError`` names a bad one.
@@ -58,7 +58,8 @@ class ExportOptions:
     holdout_count: int = _option(4, "other photos the int8 output is checked on (default %(default)s)")
     calib_size: int = _option(512, "photos are cropped to this square (default %(default)s)")
     min_psnr: float = _option(
-        35.0, "keep an int8 model only if its mean PSNR vs fp32 is at least this (dB, default %(default)s)")
+        35.0, "keep an int8 (or bf16) model only if its PSNR vs fp32 on every held-out photo is at least "
+              "this (dB, default %(default)s)")
     min_speedup: float = _option(
         1.1, "keep an int8 model only if it measures at least this many times as fast as fp32 at "
              "--bench-size (default %(default)s)")

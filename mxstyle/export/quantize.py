@@ -49,10 +49,10 @@ PLANS = (
 UPSAMPLING_OPS = ("Resize", "Upsample", "UpSampling")
 
 #: The plans are nested: each keeps more layers in fp32 than the one before. On every int8 export
-#: of the shipped models (5 models x 2 backends) the last plan measured 2.8-8.1 dB above the other
-#: two, which were within 0.5 dB of each other, and only the last ever passed 35 dB. So the last
+#: of the shipped johnson and johnson_s8 models (5 models x 2 backends) the last plan's minimum
+#: PSNR measured 2.3-7.2 dB above the other two's, and only the last ever passed 35 dB. So the last
 #: plan is calibrated first; the faster plans only when it passes by more than this margin.
-FASTER_PLAN_MARGIN_DB = 2.5
+FASTER_PLAN_MARGIN_DB = 2.0
 
 #: onnxruntime activation ranges: the 99.99th percentile of |x| over the calibration photos, not
 #: the min/max, which a few extreme activations stretch for every other pixel (docs/design.md).
@@ -84,10 +84,10 @@ def search_plans(attempt, min_psnr):
     fidelity = attempt(safest)
     attempts = [dict(plan=safest["name"], psnr_db_mean=fidelity["psnr_db_mean"], psnr_db_min=fidelity["psnr_db_min"])]
     faster = PLANS[:-1]
-    if fidelity["psnr_db_mean"] < min_psnr:
+    if fidelity["psnr_db_min"] < min_psnr:
         why = f"the safest plan ({safest['name']}) misses the bound; these quantize more layers"
         return None, attempts, [dict(plan=p["name"], reason=why) for p in faster]
-    if fidelity["psnr_db_mean"] < min_psnr + FASTER_PLAN_MARGIN_DB:
+    if fidelity["psnr_db_min"] < min_psnr + FASTER_PLAN_MARGIN_DB:
         why = (f"the safest plan passes by less than {FASTER_PLAN_MARGIN_DB:g} dB, the smallest gap measured "
                "between it and these")
         return safest, attempts, [dict(plan=p["name"], reason=why) for p in faster]
@@ -95,7 +95,7 @@ def search_plans(attempt, min_psnr):
         fidelity = attempt(plan)
         attempts.append(dict(plan=plan["name"], psnr_db_mean=fidelity["psnr_db_mean"],
                              psnr_db_min=fidelity["psnr_db_min"]))
-        if fidelity["psnr_db_mean"] >= min_psnr:
+        if fidelity["psnr_db_min"] >= min_psnr:
             return plan, attempts, [dict(plan=p["name"], reason=f"{plan['name']}, faster, passed")
                                     for p in faster[i + 1:]]
     return safest, attempts, []

@@ -43,6 +43,7 @@ def parse_args(argv):
     p.add_argument("--crops", type=int, default=3, help="100%% crops to write (default 3)")
     p.add_argument("--crop-side", type=int, default=384, help="side of a crop in pixels (default 384)")
     p.add_argument("--out", default=str(ROOT / "docs" / "images" / "working_resolution"))
+    p.add_argument("--vgg-weights", default="imagenet", help="VGG16 .params file (default: ImageNet, cached)")
     p.add_argument("--markdown", metavar="FILE")
     p.add_argument("--json", metavar="FILE")
     return p.parse_args(argv)
@@ -118,7 +119,7 @@ def main(argv=None):
         # working copy at reduced scale): how much the fast decode changes the result
         guided = upsample.guided_upsample(styled_small, luminance_u8(small), luminance_u8(photo))
 
-    meter = QualityMeter(str(style_image_of(stylizer.model_dir, stylizer.card)))
+    meter = QualityMeter(str(style_image_of(stylizer.model_dir, stylizer.card)), vgg_weights=args.vgg_weights)
     photo_512 = io.resize_max_side(photo, MEASURE_SIDE)
     losses = {label: meter(io.resize_max_side(img, MEASURE_SIDE), photo_512)
               for label, img in (("full", results["full"]), ("working", results["working"]),

@@ -34,7 +34,7 @@ CARD_FORMAT = 1
 FILE_ROLES = ("mxnet_fp32_symbol", "mxnet_fp32_params", "onnx_fp32", "onnx_int8",
               "mxnet_int8_symbol", "mxnet_int8_params", "style_image")
 #: The model ``Stylizer()`` loads when given no name (one of the shipped models).
-DEFAULT_MODEL = "langlois"
+DEFAULT_MODEL = "langlois_s8"
 
 
 class ModelError(MxstyleError):

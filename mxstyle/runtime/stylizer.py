@@ -1,7 +1,7 @@
 """``Stylizer``: load an exported model folder once, stylize any number of images with it.
 
 >>> from mxstyle.runtime import Stylizer
->>> s = Stylizer('langlois')                      # a name in models/ (or $MXSTYLE_MODELS), or a path
+>>> s = Stylizer('langlois_s8')                   # a name in models/ (or $MXSTYLE_MODELS), or a path
 >>> out = s.stylize('photo.jpg', max_side=2048)   # H x W x 3 float32 RGB in [0, 255]
 >>> s.backend, s.precision                        # what 'auto' picked, e.g. ('onnxruntime', 'int8')
 """

@@ -1,9 +1,8 @@
 """The OpenVINO backend: fp32 agrees with onnxruntime (whole image and exact tiles, every
-architecture), threads get the serial results, and bf16 runs only for a model whose card records
+architecture; threads: test_runtime's thread test covers it), and bf16 runs only for a model whose card records
 that it passed the exporter's gate, on a CPU that computes bf16 natively."""
 import json
 import shutil
-import threading
 
 import numpy as np
 import pytest
@@ -36,30 +35,6 @@ def test_fp32_agrees_with_onnxruntime_whole_and_tiled(tiny_export, arch):
                      work_side=None)
     assert tiled.will_tile(136, 176) and tiled.tiling_note is None
     assert psnr(tiled.stylize(img), ref) > 55  # the kept float16 maps, as on onnxruntime
-
-
-def test_threads_get_the_serial_results(tiny_export):
-    s = Stylizer(tiny_export("johnson_lite")[1], backend="openvino", precision="fp32", threads=1)
-    images = [photo(24 + 8 * (i % 3), 32 + 8 * (i % 2), seed=20 + i) for i in range(6)]
-    serial = [s.stylize(img) for img in images]
-    results, errors, barrier = [None] * 6, [], threading.Barrier(6)
-
-    def work(i):
-        try:
-            barrier.wait()
-            for _ in range(2):
-                results[i] = s.stylize(images[i])
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for got, want in zip(results, serial):
-        np.testing.assert_array_equal(got, want)
 
 
 @pytest.fixture(scope="module")

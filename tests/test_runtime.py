@@ -277,8 +277,12 @@ def test_tiled_2048_matches_untiled(exported, ort):
 
 # ------------------------------------------------------------------------------- threads
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "mxnet", "opencv"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino", "mxnet", "opencv"])
 def test_many_threads_get_the_serial_results(exported, backend):
+    from mxstyle.runtime.backends import backend_available
+
+    if not backend_available(backend):
+        pytest.skip(f"{backend} is not installed")
     s = Stylizer(exported[1], backend=backend, precision="fp32", threads=1)
     images = [photo(24 + 4 * (i % 3), 32 + 4 * (i % 2), seed=10 + i) for i in range(8)]
     serial = [s.stylize(img) for img in images]

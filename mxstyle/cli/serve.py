@@ -15,26 +15,6 @@ import argparse
 from . import options as types
 
 
-def _seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _port(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
-    return value
-
-
 def parse_args(argv, prog=None):
     from ..serve.options import ServeOptions, backend_choices, precision_choices
 
@@ -44,7 +24,7 @@ def parse_args(argv, prog=None):
                    help="model names or folders (default: every model found: the shipped ones and $MXSTYLE_MODELS)")
     p.add_argument("--host", default=d.host, help="address to listen on (default %(default)s; 0.0.0.0 for every "
                                                   "interface)")
-    p.add_argument("--port", type=_port, default=d.port, help="port (default %(default)s; 0 takes a free one)")
+    p.add_argument("--port", type=types.port, default=d.port, help="port (default %(default)s; 0 takes a free one)")
     p.add_argument("--workers", type=types.positive_int, default=None,
                    help="inferences run at once (default: the usable CPU cores)")
     p.add_argument("--threads", type=types.positive_int, default=None,
@@ -55,7 +35,7 @@ def parse_args(argv, prog=None):
                    help="largest request body in MB; past it 413 (default %(default)s)")
     p.add_argument("--max-pixels", type=types.positive_int, default=d.max_pixels,
                    help="largest image, width x height; past it 422 (default %(default)s)")
-    p.add_argument("--timeout", type=_seconds, default=d.timeout,
+    p.add_argument("--timeout", type=types.positive_seconds, default=d.timeout,
                    help="seconds a request may wait for and spend in inference; past it 504 (default %(default)s)")
     p.add_argument("--backend", default=d.backend, choices=backend_choices())
     p.add_argument("--precision", default=d.precision, choices=precision_choices())

@@ -15,6 +15,7 @@ thread-safe for ``run()``, and OpenVINO graphs keep one infer request per concur
 are serialized with a lock (use one Stylizer per thread, or processes, for parallel MXNet work).
 """
 
+import functools
 import json
 import math
 import os
@@ -53,6 +54,7 @@ def backend_available(name):
     return True
 
 
+@functools.lru_cache(maxsize=1)
 def openvino_has_bf16():
     """True if OpenVINO's CPU plugin computes in bfloat16 here (AVX512_BF16 or AMX); elsewhere a
     bf16 hint would silently run fp32."""

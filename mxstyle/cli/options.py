@@ -86,48 +86,36 @@ def loss_config(args, config_class):
                         tv_weight=args.tv_weight, style_layer_weights=args.style_layer_weights)
 
 
+def _number(text, cast, in_range, expected, unreadable=None):
+    """``cast(text)`` if ``in_range`` of it, else argparse's error "expected ..., got ..."
+    (``unreadable``: another wording when ``text`` is not a number at all)."""
+    try:
+        value = cast(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected {unreadable or expected}, got {text!r}') from None
+    if not in_range(value):
+        raise argparse.ArgumentTypeError(f'expected {expected}, got {text!r}')
+    return value
+
+
 def positive_int(text):
     """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}')
-    return value
+    return _number(text, int, lambda v: v >= 1, 'a positive integer')
 
 
 def positive_seconds(text):
     """argparse type: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
+    return _number(text, float, lambda v: v > 0, 'a positive number of seconds', 'a number of seconds')
 
 
 def port(text):
     """argparse type: a TCP port, 0 to 65535 (0: the system picks a free one)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
-    return value
+    return _number(text, int, lambda v: 0 <= v <= 65535, 'a port from 0 to 65535')
 
 
 def unit_float(text):
     """argparse type: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}') from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1, got {text!r}')
-    return value
+    return _number(text, float, lambda v: 0.0 <= v <= 1.0, 'a number from 0 to 1')
 
 
 def quality(text):

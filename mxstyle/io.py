@@ -366,7 +366,7 @@ def _probe(data: bytes) -> _Probe:
         if data[:4] in (b"II*\0", b"MM\0*"):
             tags = _tiff_tags(data)
             size = (tags[256], tags[257]) if 256 in tags and 257 in tags else None
-            return _Probe("TIFF", size)
+            return _Probe("TIFF", size, _valid_orientation(tags.get(274, 1)))
         if data[:2] == b"BM" and len(data) >= 26:
             if struct.unpack("<I", data[14:18])[0] == 12:  # old OS/2 header: 16-bit sizes
                 w, h = struct.unpack("<hh", data[18:22])

@@ -10,8 +10,8 @@ import pytest
 
 from mxstyle.errors import ConfigError, ImageError
 from mxstyle.io import (
-    DEFAULT_MAX_PIXELS, READ_EXTENSIONS, SUPPORTED_FORMATS, WRITE_EXTENSIONS, encode_image, from_tensor, read_image, resize,
-    resize_max_side, to_tensor, write_image,
+    DEFAULT_MAX_PIXELS, READ_EXTENSIONS, SUPPORTED_FORMATS, WRITE_EXTENSIONS, encode_image, from_tensor, image_size, read_image,
+    resize, resize_max_side, to_tensor, write_image,
 )
 
 # Six flat 16x16 blocks in a 2x3 grid (32 x 48 pixels): every rotation and mirror of it
@@ -247,6 +247,7 @@ def test_exif_orientation_other_formats_like_pil(fmt, orientation):
     expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
     np.testing.assert_array_equal(read_image(data), expected)
     np.testing.assert_array_equal(expected, ORIENT[orientation](BLOCKS))
+    assert image_size(data) == expected.shape[:2]  # the header read agrees with the decode
 
 
 def test_bad_orientation_value_is_ignored():

@@ -12,7 +12,9 @@ relu4_2 and the Gram style loss over relu1_1..relu5_1 (:mod:`mxstyle.quality`) o
 The tables give each number and the ratio model / Gatys (lower losses are closer; a ratio of 1 is
 the quality of the slow method), and the model's style loss as a number of Gatys iterations: the
 iteration at which the optimization's style loss falls to the model's (measured on snapshots of the
-optimization at the iterations of ``GATYS_CURVE``, interpolated between them). Gatys results are
+optimization at the iterations of ``GATYS_CURVE``, interpolated between them), with its content
+relu4_2 against the optimization's at that iteration (<= 1: it keeps the photo's objects at least as
+well as Gatys does with as much style). Gatys results are
 cached in a :class:`GatysCache` (minutes per photo). :func:`summary_block` puts the
 summary table (one row per model) between the markers ``SUMMARY_BEGIN`` and ``SUMMARY_END`` of a
 Markdown file, so the README's numbers are this module's output.
@@ -181,6 +183,9 @@ def evaluate_model(model, photos, args: EvaluationOptions, cache):
             row['gatys'] = dict(meter(gatys_img, photo), seconds=info.get('seconds'))
             if info.get('curve'):
                 row['style_gatys_iters'] = equivalent_iterations(info['curve'], row['model']['style'])
+                at = curve_value_at(info['curve'], row['style_gatys_iters'], 'content_relu4_2')
+                if at:  # the model's objects against Gatys's when it has put on as much style
+                    row['content_relu4_2_vs_equal_style'] = row['model']['content_relu4_2'] / at
             for m in METRICS:
                 row.setdefault('ratio', {})[m] = row['model'][m] / row['gatys'][m]
                 if int8 is not None:
@@ -197,6 +202,8 @@ def evaluate_model(model, photos, args: EvaluationOptions, cache):
                            for r in rows if 'style_gatys_iters' in r])
     summary['style_gatys_iters_median'] = None if median_iters in (None, math.inf) else median_iters
     summary['style_gatys_iters_photos'] = sum('style_gatys_iters' in r for r in rows)
+    equal_style = [r['content_relu4_2_vs_equal_style'] for r in rows if 'content_relu4_2_vs_equal_style' in r]
+    summary['content_relu4_2_vs_equal_style_max'] = max(equal_style) if equal_style else None
     summary['blown_out_pct_mean'] = round(sum(r['blown_out_pct'] for r in rows) / len(rows), 2)
     psnrs = [r['int8']['psnr_vs_fp32'] for r in rows if 'int8' in r]
     summary['int8_psnr_min'] = min(psnrs) if psnrs else None
@@ -243,12 +250,28 @@ def equivalent_iterations(curve, style):
     return None
 
 
+def curve_value_at(curve, iteration, key):
+    """The curve's ``key`` loss at a (fractional) ``iteration``, linear between its points; None
+    when ``iteration`` is None or beyond the curve."""
+    if iteration is None:
+        return None
+    for a, b in zip(curve, curve[1:]):
+        if a['iter'] <= iteration <= b['iter']:
+            t = (iteration - a['iter']) / (b['iter'] - a['iter'])
+            return a[key] + t * (b[key] - a[key])
+    return curve[0][key] if iteration == curve[0]['iter'] else None
+
+
 def median(values):
     return statistics.median(values) if values else None
 
 
 def _f(v, spec='.3g'):
     return '-' if v is None else format(v, spec)
+
+
+def _times(ratio):
+    return '-' if ratio is None else f'{ratio:.2f}x'
 
 
 def _iters(row_or_summary, key, last):
@@ -261,7 +284,7 @@ def _iters(row_or_summary, key, last):
 def model_table(result):
     s = result['summary']
     head = ('photo', 'content relu2_2', 'content relu4_2', 'style', 'style = Gatys at iteration',
-            'int8 PSNR dB', 'blown out %')
+            'content relu4_2 / Gatys at that iteration', 'int8 PSNR dB', 'blown out %')
     rows = []
     for r in result['rows']:
         cells = [r['photo']]
@@ -271,6 +294,7 @@ def model_table(result):
                 cell += f' / {_f(r["gatys"][m])} = {r["ratio"][m]:.2f}x'
             cells.append(cell)
         cells.append(_iters(r, 'style_gatys_iters', s['gatys_iters']))
+        cells.append(_times(r.get('content_relu4_2_vs_equal_style')))
         cells.append(_f(r.get('int8', {}).get('psnr_vs_fp32'), '.1f'))
         cells.append(f'{r["blown_out_pct"]:.1f}')
         rows.append(cells)
@@ -278,12 +302,14 @@ def model_table(result):
                                             for m in METRICS]
     cells.append(_iters(s, 'style_gatys_iters_median', s['gatys_iters']) + ' (median)'
                  if s.get('style_gatys_iters_photos') else '-')
+    worst = s.get('content_relu4_2_vs_equal_style_max')
+    cells.append(_times(worst) + ' (worst)' if worst else '-')
     cells.append(_f(s['int8_psnr_mean'], '.1f') + (f' (min {s["int8_psnr_min"]:.1f})' if s['int8_psnr_min'] else ''))
     cells.append(f'{s["blown_out_pct_mean"]:.1f} (mean)')
     rows.append(cells)
     if any(s[f'int8_{m}_ratio'] for m in METRICS):
         rows.append(['int8: geometric mean of ratios'] + [_f(s[f'int8_{m}_ratio'], '.2f') + 'x' for m in METRICS]
-                    + ['', '', ''])
+                    + ['', '', '', ''])
     return [head] + rows
 
 
@@ -293,7 +319,8 @@ def summary_table(results):
     from .model_folder import DEFAULT_MODEL
 
     head = ('model', 'photos (with Gatys reference)', 'content relu2_2', 'content relu4_2', 'style',
-            'style = Gatys at iteration (median)', 'int8 PSNR dB, mean (min)', 'blown out %, mean')
+            'style = Gatys at iteration (median)', 'content relu4_2 / Gatys at that iteration (worst photo)',
+            'int8 PSNR dB, mean (min)', 'blown out %, mean')
     rows = [head]
     for r in sorted(results, key=lambda r: r['name'] != DEFAULT_MODEL):
         s = r['summary']
@@ -306,7 +333,8 @@ def summary_table(results):
         default = ', default' if r['name'] == DEFAULT_MODEL else ''
         rows.append([f'`{r["name"]}` ({r["arch"]}{default})', f'{s["photos"]} ({s["gatys_photos"]})']
                     + [_f(s[f'{m}_ratio'], '.2f') + ('x' if s[f'{m}_ratio'] else '') for m in METRICS]
-                    + [iters, int8, f'{s["blown_out_pct_mean"]:.1f}'])
+                    + [iters, _times(s.get('content_relu4_2_vs_equal_style_max')), int8,
+                       f'{s["blown_out_pct_mean"]:.1f}'])
     return rows
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mxstyle import io
+from mxstyle import evaluation as ev, io
 from mxstyle.evaluation import GatysCache
 from mxstyle.quality import QualityMeter, blown_out, psnr
 from tiny_model import photo
@@ -110,6 +110,14 @@ def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_f
         assert r["int8"]["psnr_vs_fp32"] > 0
         assert 0 <= r["blown_out_pct"] <= 100
         assert r["style_gatys_iters"] is None or 0 <= r["style_gatys_iters"] <= 3
+    # content against Gatys's at the iteration of equal style, read off the cached curve
+    entries = {json.loads(p.read_text())["photo"]: json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")}
+    for r in result["rows"]:
+        at = ev.curve_value_at(entries[r["photo"]]["curve"], r["style_gatys_iters"], "content_relu4_2")
+        if at:
+            assert r["content_relu4_2_vs_equal_style"] == pytest.approx(r["model"]["content_relu4_2"] / at)
+        else:
+            assert "content_relu4_2_vs_equal_style" not in r
     assert result["summary"]["style_gatys_iters_photos"] == 2
     assert "geometric mean of ratios" in out_md.read_text() and "style = Gatys at iteration" in out_md.read_text()
     # each cached reference keeps its loss curve at iterations 0..3, falling in style from the photo
@@ -168,6 +176,16 @@ def test_equivalent_iterations_interpolates_the_style_curve():
     assert ev.equivalent_iterations(curve, 10 ** 1.5) == 15.0   # halfway in log(loss)
     assert ev.equivalent_iterations(curve, 1.0) is None         # beyond the last iteration
     assert ev.median([3, 1, 2]) == 2 and ev.median([4, 1]) == 2.5 and ev.median([]) is None
+
+
+def test_curve_value_at_interpolates_between_iterations():
+    from mxstyle import evaluation as ev
+
+    curve = [dict(iter=0, c=0.0), dict(iter=10, c=100.0), dict(iter=20, c=50.0)]
+    assert ev.curve_value_at(curve, 5.0, "c") == 50.0
+    assert ev.curve_value_at(curve, 15.0, "c") == 75.0
+    assert ev.curve_value_at(curve, 0.0, "c") == 0.0 and ev.curve_value_at(curve, 20, "c") == 50.0
+    assert ev.curve_value_at(curve, None, "c") is None and ev.curve_value_at(curve, 25.0, "c") is None
 
 
 def test_command_line_errors_are_one_line(tiny, tmp_path, random_vgg_file):

@@ -32,3 +32,37 @@ def test_working_resolution_study_writes_crops_and_numbers(tiny_export, random_v
         crop = io.read_image(out / f"crop_{k}.jpg")
         assert crop.shape == (64, 4 * 64 + 3 * 6, 3)
     assert "working / every pixel" in (tmp_path / "r.md").read_text()
+
+
+def test_training_curve_study_measures_every_checkpoint(random_vgg_file, tmp_path):
+    from mxstyle.training import TrainOptions, train
+
+    photos = tmp_path / "photos"
+    for i in range(3):
+        io.write_image(photos / f"p{i}.png", photo(64, 72, seed=i))
+    io.write_image(tmp_path / "style.png", photo(48, 48, seed=9))
+    run = tmp_path / "run"
+    train(TrainOptions(style=str(tmp_path / "style.png"), data=str(photos), out=str(run), steps=2, batch_size=1,
+                       image_size=32, checkpoint_every=1, keep_checkpoints=0, workers=0, progress=False,
+                       vgg_weights=random_vgg_file, preview_size=48))
+    out = tmp_path / "curve"
+    command = [sys.executable, str(ROOT / "studies" / "training_curve.py"), str(run), "--photos", str(photos),
+               "--size", "64", "--gatys-iters", "3", "--vgg-weights", str(random_vgg_file),
+               "--cache", str(tmp_path / "cache"), "--label", "tiny", "--offset", "100",
+               "--json", str(out.with_suffix(".json")), "--markdown", str(out.with_suffix(".md")),
+               "--plot", str(out.with_suffix(".png"))]
+    proc = subprocess.run(command + ["--compute-gatys"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    points = json.loads(out.with_suffix(".json").read_text())
+    assert [(p["run"], p["step"], p["run_step"]) for p in points] == [("tiny", 101, 1), ("tiny", 102, 2)]
+    for p in points:
+        assert [r["photo"] for r in p["rows"]] == ["p0.png", "p1.png", "p2.png"]
+        assert all("style_gatys_iters" in r and r["content_relu4_2_ratio"] > 0 for r in p["rows"])
+        assert p["minutes"] is not None and p["minutes"] >= 0
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert "| tiny | 102 |" in out.with_suffix(".md").read_text()
+    # from the cache alone (the default) the numbers are the same, and only the steps asked for
+    proc = subprocess.run(command + ["--steps", "2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads(out.with_suffix(".json").read_text())
+    assert [p["step"] for p in again] == [102] and again[0]["rows"] == points[1]["rows"]

@@ -226,10 +226,17 @@ def run_timing(args):
     return results
 
 
+def _loss_summary():
+    """The default training loss, as the header names it."""
+    config = TrainOptions(style="", data="", out="").loss_config()
+    return (f"VGG16 to {config.vgg_layers[-1]} (content {'/'.join(config.content_layers)}, "
+            f"style {'/'.join(config.style_layers)})")
+
+
 def header(info, args):
     return "\n".join([
         f"training step, batch {args.batch_size} x {args.image_size} x {args.image_size}, Adam, "
-        f"VGG16 to relu4_3 (content relu2_2, style relu1_2/2_2/3_3/4_3)",
+        f"{_loss_summary()}",
         f"cpu: {info['cpu']}, {info['cores']} cores, ISA: {' '.join(info['isa']) or '?'}",
         f"OMP_NUM_THREADS={info['omp_threads']}, mxnet {info['mxnet']}, python {info['python']}, "
         f"linux {info['kernel']}",

@@ -56,6 +56,16 @@ def read_log(run_dir):
     return [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
 
 
+def test_paths_may_be_pathlib_paths(tmp_path, dataset, random_vgg_file):
+    """Python callers pass Paths: the run records them as text in config.json and its checkpoints."""
+    run = tmp_path / "paths"
+    result = train(options(dataset, run, Path(random_vgg_file), steps=2, checkpoint_every=2,
+                           style=dataset / "style.png", data=dataset / "photos", preview=dataset / "photos" / "sub0" / "p0.png"))
+    assert result.step == 2
+    recorded = json.loads((run / "config.json").read_text())["options"]
+    assert recorded["style"] == str(dataset / "style.png") and recorded["vgg_weights"] == str(random_vgg_file)
+
+
 def test_resume_follows_the_same_loss_trajectory(tmp_path, dataset, random_vgg_file):
     straight = train(options(dataset, tmp_path / "a", random_vgg_file))
     assert straight.step == 8
@@ -85,7 +95,7 @@ def test_a_run_writes_log_plot_previews_and_keeps_two_checkpoints(tmp_path, data
         "step-000002.jpg", "step-000004.jpg", "step-000006.jpg"]
     assert [p.name for p in ckpt.complete_checkpoints(run)] == ["step-000004", "step-000006"]
     assert ckpt.latest_checkpoint(run).name == "step-000006"
-    assert json.loads((run / "config.json").read_text())["arch"] == "johnson"
+    assert json.loads((run / "config.json").read_text())["arch"] == TrainOptions.arch == "johnson_s8_skip"
     # keep_checkpoints=0 keeps every one (to compare a run's checkpoints afterwards)
     every = tmp_path / "every"
     train(options(dataset, every, random_vgg_file, steps=6, checkpoint_every=2, keep_checkpoints=0))
@@ -161,7 +171,7 @@ def test_init_from_starts_a_new_run_from_another_runs_generator(tmp_path, datase
     assert json.loads((tmp_path / "same" / "config.json").read_text())["init_from"]["loss_changes"] == []
     with pytest.raises(ConfigError, match="not a training run"):
         train(options(dataset, tmp_path / "x", random_vgg_file, init_from=str(tmp_path / "nothing")))
-    with pytest.raises(ConfigError, match="johnson generator, not johnson_lite"):
+    with pytest.raises(ConfigError, match="johnson_s8_skip generator, not johnson_lite"):
         train(options(dataset, tmp_path / "y", random_vgg_file, arch="johnson_lite", init_from=str(base)))
 
 

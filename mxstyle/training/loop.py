@@ -6,6 +6,7 @@ guards, a progress bar, ``log.jsonl``, checkpoints that resume exactly, previews
 """
 import hashlib
 import json
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -44,7 +45,7 @@ class TrainOptions:
     style: str = field(metadata=dict(help="the painting"))
     data: str = field(metadata=dict(help="folder of training photos (searched recursively)"))
     out: str = field(metadata=dict(help="run folder for checkpoints, logs and previews"))
-    arch: str = _option("johnson", "generator (default %(default)s)", choices=list_models)
+    arch: str = _option("johnson_s8_skip", "generator (default %(default)s)", choices=list_models)
     steps: int = _option(2000, "total steps of the run (default %(default)s)")
     batch_size: int = _option(4)
     image_size: int = _option(256, "training crop size (default %(default)s)")
@@ -73,6 +74,13 @@ class TrainOptions:
     content_layers: Tuple[str, ...] = _loss_option("content_layers")
     style_layers: Tuple[str, ...] = _loss_option("style_layers")
     style_layer_weights: Optional[Tuple[float, ...]] = _loss_option("style_layer_weights")
+
+    def __post_init__(self):
+        # Paths may come as pathlib.Path: the run's config and checkpoints record them as JSON text.
+        for name in ("style", "data", "out", "init_from", "preview", "vgg_weights"):
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                setattr(self, name, os.fspath(value))
 
     def validate(self, generator=None):
         """Raise ConfigError for a bad option, the loss included; ``generator``: the one built for

@@ -92,7 +92,9 @@ class EvaluationOptions:
 
 def summary_block(path, table=None):
     """The text of Markdown file ``path`` with the summary table between its markers replaced by
-    ``table`` (unchanged when None: a check, made before the minutes of evaluation)."""
+    ``table`` (unchanged when None: a check, made before the minutes of evaluation). ``table``:
+    Markdown text, or the rows of :func:`summary_table`, which replace the rows of the same models
+    and keep the others' (a model not evaluated this time keeps its last numbers)."""
     path = Path(path)
     try:
         text_ = path.read_text()
@@ -104,7 +106,37 @@ def summary_block(path, table=None):
                           f'{SUMMARY_END}\nwhere the table goes')
     if table is None:
         return text_
+    if not isinstance(table, str):
+        table = markdown(merge_summary_rows(text_[begin + len(SUMMARY_BEGIN):end], table))
     return text_[:begin + len(SUMMARY_BEGIN)] + '\n' + table + '\n' + text_[end:]
+
+
+def _model_key(cell):
+    """The model name in a summary row's first cell: `name` (arch, ...)."""
+    return cell.split('`')[1] if cell.count('`') >= 2 else cell
+
+
+def merge_summary_rows(old_markdown, rows):
+    """``rows`` (a header and one row per model) followed by the rows of other models from the
+    Markdown table ``old_markdown``, their cells placed under the new header by column name
+    ('-' for a column the old table lacks)."""
+    lines = [line.strip() for line in old_markdown.splitlines() if line.strip().startswith('|')]
+    cells = [[c.strip() for c in line.strip('|').split('|')] for line in lines]
+    cells = [c for c in cells if not all(set(x) <= set('-: ') for x in c)]  # drop the |---| line
+    if not cells:
+        return rows
+    old_head, old_rows = cells[0], cells[1:]
+    new_models = {_model_key(str(r[0])) for r in rows[1:]}
+    kept = []
+    for old in old_rows:
+        if _model_key(old[0]) in new_models:
+            continue
+        by_column = dict(zip(old_head, old))
+        kept.append([by_column.get(column, '-') for column in rows[0]])
+    from .model_folder import DEFAULT_MODEL
+
+    body = sorted(list(rows[1:]) + kept, key=lambda r: _model_key(str(r[0])) != DEFAULT_MODEL)
+    return [rows[0]] + body
 
 
 def find_photos(folder, limit):

@@ -10,6 +10,7 @@ import pytest
 
 from mxstyle import evaluation as ev, io
 from mxstyle.evaluation import GatysCache
+from mxstyle.model_folder import DEFAULT_MODEL
 from mxstyle.quality import QualityMeter, blown_out, psnr
 from tiny_model import photo
 
@@ -176,6 +177,22 @@ def test_equivalent_iterations_interpolates_the_style_curve():
     assert ev.equivalent_iterations(curve, 10 ** 1.5) == 15.0   # halfway in log(loss)
     assert ev.equivalent_iterations(curve, 1.0) is None         # beyond the last iteration
     assert ev.median([3, 1, 2]) == 2 and ev.median([4, 1]) == 2.5 and ev.median([]) is None
+
+
+def test_summary_rows_replace_their_models_and_keep_the_others(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n" + ev.SUMMARY_BEGIN + "\n| model | photos | style |\n|---|---|---|\n"
+                   "| `old` (johnson) | 7 (1) | 9.0x |\n| `again` (johnson) | 7 (2) | 5.0x |\n" + ev.SUMMARY_END + "\nend\n")
+    rows = [("model", "photos", "new column", "style"), ("`again` (johnson)", "7 (7)", "1.1x", "4.0x")]
+    text = ev.summary_block(doc, rows)
+    table = text.split(ev.SUMMARY_BEGIN)[1].split(ev.SUMMARY_END)[0].strip().splitlines()
+    assert table == ["| model | photos | new column | style |", "|---|---|---|---|",
+                     "| `again` (johnson) | 7 (7) | 1.1x | 4.0x |", "| `old` (johnson) | 7 (1) | - | 9.0x |"]
+    assert text.startswith("intro\n") and text.endswith(ev.SUMMARY_END + "\nend\n")
+    # the default model's row comes first, wherever it came from
+    doc.write_text(text.replace("`old`", f"`{DEFAULT_MODEL}`"))
+    table = ev.summary_block(doc, rows).split(ev.SUMMARY_BEGIN)[1].strip().splitlines()
+    assert table[2].startswith(f"| `{DEFAULT_MODEL}`")
 
 
 def test_curve_value_at_interpolates_between_iterations():

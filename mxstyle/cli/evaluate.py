@@ -10,7 +10,8 @@
 already have one, to redo tables and contact sheets without those minutes. ``--update-card``
 writes the summary into each model's ``model.json``; the contact sheet shows every photo in every
 style. ``--update-docs FILE`` rewrites the summary table between the evaluate.py markers of a
-Markdown file, so the README's numbers are this tool's output.
+Markdown file, so the README's numbers are this tool's output: the rows of the models evaluated
+now are replaced, the other models' rows stay as they were.
 """
 import argparse
 import json
@@ -41,7 +42,7 @@ def parse_args(argv, prog=None):
     p.add_argument('--update-card', action='store_true', help="write the summary into each model's model.json")
     p.add_argument('--update-docs', nargs='+', metavar='FILE', default=[],
                    help='rewrite the summary table between the evaluate.py markers of these Markdown files '
-                        '(it lists the models of this run only)')
+                        '(the rows of this run\'s models are replaced, other models\' rows kept)')
     args = p.parse_args(argv)
     return args
 
@@ -101,7 +102,7 @@ def main(argv=None, prog=None):
     if args.markdown:
         _write(args.markdown, '--markdown', f'*{command}*\n\n**summary**\n\n{summary}\n\n' + '\n'.join(md))
     for doc in args.update_docs:
-        write_text_atomic(doc, ev.summary_block(doc, summary))
+        write_text_atomic(doc, ev.summary_block(doc, summary_rows))
         print(f'summary table written into {doc}')
     if args.contact_sheet:
         ev.contact_sheet(photos, results, all_images, args.contact_sheet)

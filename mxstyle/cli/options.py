@@ -23,17 +23,20 @@ def float_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
 
 
+DEFAULT_HELP = "(default %(default)s)"  # for an option whose name says the rest
+
+
 def add_loss_options(parser, defaults):
     """The perceptual-loss options shared by optimize.py and train.py; ``defaults`` gives the
     weights and layers (a LossConfig, a TrainOptions)."""
     group = parser.add_argument_group("loss")
-    group.add_argument("--content-weight", type=float, default=defaults.content_weight)
-    group.add_argument("--style-weight", type=float, default=defaults.style_weight)
-    group.add_argument("--tv-weight", type=float, default=defaults.tv_weight)
+    group.add_argument("--content-weight", type=float, default=defaults.content_weight, help=DEFAULT_HELP)
+    group.add_argument("--style-weight", type=float, default=defaults.style_weight, help=DEFAULT_HELP)
+    group.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help=DEFAULT_HELP)
     group.add_argument("--content-layers", type=layer_list, default=defaults.content_layers,
-                       help="comma-separated VGG16 layers (default: %(default)s)")
+                       help=f"comma-separated VGG16 layers (default {','.join(defaults.content_layers)})")
     group.add_argument("--style-layers", type=layer_list, default=defaults.style_layers,
-                       help="comma-separated VGG16 layers (default: %(default)s)")
+                       help=f"comma-separated VGG16 layers (default {','.join(defaults.style_layers)})")
     group.add_argument("--style-layer-weights", type=float_list, default=None,
                        help="one weight per style layer (default: all 1)")
     return group
@@ -53,6 +56,8 @@ def add_dataclass_options(parser, cls):
         if group not in groups:
             groups[group] = parser.add_argument_group(group)
         kwargs = dict(dest=f.name, help=meta["help"])
+        if meta["help"] is None and f.default not in (dataclasses.MISSING, None) and not isinstance(f.default, bool):
+            kwargs["help"] = DEFAULT_HELP
         if f.default is dataclasses.MISSING:
             kwargs["required"] = True
         elif isinstance(f.default, bool):

@@ -66,6 +66,40 @@ def test_paths_may_be_pathlib_paths(tmp_path, dataset, random_vgg_file):
     assert recorded["style"] == str(dataset / "style.png") and recorded["vgg_weights"] == str(random_vgg_file)
 
 
+def test_lineage_is_recorded_through_init_from_and_reaches_the_card(tmp_path, dataset, random_vgg_file):
+    from mxstyle.export import export_model
+
+    base, a, b = tmp_path / "base", tmp_path / "a", tmp_path / "b"
+    train(options(dataset, base, random_vgg_file, steps=2, checkpoint_every=2))
+    with pytest.warns(RuntimeWarning, match="loss differs"):
+        train(options(dataset, a, random_vgg_file, steps=3, checkpoint_every=3, init_from=str(base), style_weight=9.0))
+    train(options(dataset, b, random_vgg_file, steps=1, checkpoint_every=1, init_from=str(a), lr=1e-4, style_weight=9.0))
+    legs = json.loads((b / "config.json").read_text())["init_from"]["lineage"]
+    assert [(leg["run"], leg["steps"]) for leg in legs] == [("base", 2), ("a", 3)]
+    assert legs[1]["style"] == [9.0, list(TrainOptions.style_layers)] and legs[1]["arch"] == TrainOptions.arch
+    full = ckpt.lineage(ckpt.latest_checkpoint(b))
+    assert [(leg["run"], leg["steps"], leg["lr"]) for leg in full] == [("base", 2, 5e-4), ("a", 3, 5e-4), ("b", 1, 1e-4)]
+    assert full[0]["style"][0] == 8.0 and full[2]["style"][0] == 9.0
+    card = export_model(str(b), "lineage", str(tmp_path / "model"), log=lambda *_: None)
+    assert card["training"]["lineage"] == full and card["training"]["total_steps"] == 6
+    # a run recorded before lineages existed: the walk reads the ancestors' config.json
+    for path in [b / "config.json", *b.glob("checkpoints/step-*/state.json")]:
+        record = json.loads(path.read_text())
+        (record["run"] if "run" in record else record)["init_from"].pop("lineage")
+        path.write_text(json.dumps(record))
+    assert ckpt.lineage(ckpt.latest_checkpoint(b)) == full
+    # an ancestor whose record is gone ends the lineage there, marked
+    (base / "config.json").unlink()
+    (a / "config.json").write_text(json.dumps(dict(json.loads((a / "config.json").read_text()),
+                                                   init_from=dict(json.loads((a / "config.json").read_text())["init_from"],
+                                                                  lineage=None))))
+    legs = ckpt.lineage(ckpt.latest_checkpoint(b))
+    assert legs[0] == dict(run="base", arch=TrainOptions.arch, steps=2, record="not found")
+    assert [leg["run"] for leg in legs] == ["base", "a", "b"]
+    card = export_model(str(b), "lineage2", str(tmp_path / "model2"), log=lambda *_: None)
+    assert card["training"]["total_steps"] is None
+
+
 def test_resume_follows_the_same_loss_trajectory(tmp_path, dataset, random_vgg_file):
     straight = train(options(dataset, tmp_path / "a", random_vgg_file))
     assert straight.step == 8

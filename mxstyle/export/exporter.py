@@ -104,6 +104,16 @@ def _init_record(init_from):
                 generator_sha256=init_from.get("generator_sha256"))
 
 
+def _lineage_record(job):
+    """``lineage`` (every leg of training, oldest first; mxstyle.training.checkpoint.lineage) and
+    ``total_steps`` (their sum; None when the record of the first leg was not found)."""
+    from ..training.checkpoint import lineage
+
+    legs = lineage(job.ckpt, job.state)
+    complete = all("record" not in leg for leg in legs)
+    return dict(lineage=legs, total_steps=sum(leg["steps"] for leg in legs) if complete else None)
+
+
 def _check_name(name):
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigError(f"model name {name!r} must be 1-100 letters, digits, '.', '_' or '-' "
@@ -412,7 +422,7 @@ def _card(job, generator):
         "training": {"steps": job.state.get("step"), "planned_steps": options.get("steps"),
                      "checkpoint": Path(job.ckpt).name, "loss_config": run.get("loss_config"),
                      "options": sanitize_options(options), "data_files": run.get("data_files"),
-                     "init_from": _init_record(run.get("init_from"))},
+                     "init_from": _init_record(run.get("init_from")), **_lineage_record(job)},
         "files": job.files,
         "verification": dict(job.verification, tolerance_0_255=ONNX_TOLERANCE),
         "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()

@@ -100,3 +100,48 @@ def load_checkpoint(path, generator, trainer=None, ctx=None, state=None):
     if trainer is not None:
         trainer.load_states(str(path / TRAINER_FILE))
     return state
+
+
+def _leg(run_name, run_record, steps):
+    """One leg of a lineage: the run, its generator, its loss and lr, and the steps it gave."""
+    loss = run_record.get("loss_config") or {}
+    options = run_record.get("options") or {}
+    return dict(run=run_name, arch=run_record.get("arch"), steps=steps, lr=options.get("lr"),
+                content=[loss.get("content_weight"), list(loss.get("content_layers") or [])],
+                style=[loss.get("style_weight"), list(loss.get("style_layers") or [])])
+
+
+def lineage(checkpoint, state=None):
+    """The legs of training that led to ``checkpoint``, oldest first: ``[{run, arch, steps, lr,
+    content, style}]`` (content, style: ``[weight, layers]``); ``steps`` is what each leg gave
+    before the next started from it.
+
+    A run started with ``--init-from`` records its source's lineage; for a source recorded before
+    that, the walk goes on through the ancestors' ``config.json`` while they are on disk. Where the
+    record ends, the last leg is ``{run, arch, steps, "record": "not found"}``: the lineage is then
+    incomplete at its start."""
+    checkpoint = Path(checkpoint)
+    state = read_checkpoint(checkpoint) if state is None else state
+    legs = []
+    run_name, run_record, steps = checkpoint.parent.parent.name, state["run"], state["step"]
+    while True:
+        legs.append(_leg(run_name, run_record, steps))
+        parent = run_record.get("init_from")
+        if not parent:
+            break  # trained from scratch: the lineage is complete
+        if parent.get("lineage") is not None:
+            legs.extend(reversed(parent["lineage"]))
+            break
+        parent_dir = Path(parent["checkpoint"]).parent.parent
+        try:
+            record = json.loads((parent_dir / "config.json").read_text())
+        except (OSError, ValueError):
+            record = None
+        # the folder may since hold another run (of another generator, or shorter than the step)
+        if record is None or record.get("arch") != parent.get("arch", record.get("arch")) or \
+                (record.get("options") or {}).get("steps", 0) < parent["step"]:
+            legs.append(dict(run=parent_dir.name, arch=parent.get("arch"), steps=parent["step"], record="not found"))
+            break
+        run_name, run_record, steps = parent_dir.name, record, parent["step"]
+    return list(reversed(legs))
+

@@ -50,7 +50,7 @@ class TrainOptions:
     batch_size: int = _option(4)
     image_size: int = _option(256, "training crop size (default %(default)s)")
     style_size: int = _option(512, "longest side of the style image (default %(default)s)")
-    lr: float = _option(1e-3)
+    lr: float = _option(5e-4)
     seed: int = _option(0)
     checkpoint_every: int = _option(200)
     log_every: int = _option(1)
@@ -349,7 +349,8 @@ def _init_from(options, generator, trainer, ctx):
             "Adam's moments were estimated for that loss, so the first updates can be many times --lr "
             "(docs/training.md); for a new objective start a new run", RuntimeWarning, stacklevel=4)
     return dict(checkpoint=str(folder.resolve()), step=state["step"], arch=arch,
-                generator_sha256=state["files"][ckpt.GENERATOR_FILE], loss_changes=changed)
+                generator_sha256=state["files"][ckpt.GENERATOR_FILE], loss_changes=changed,
+                lineage=ckpt.lineage(folder, state))
 
 
 def _parameter_shapes(arch):

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from mxstyle import io
 from tiny_model import photo
 
@@ -66,3 +68,23 @@ def test_training_curve_study_measures_every_checkpoint(random_vgg_file, tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = json.loads(out.with_suffix(".json").read_text())
     assert [p["step"] for p in again] == [102] and again[0]["rows"] == points[1]["rows"]
+
+
+def test_crops_study_cuts_the_same_window_from_photo_and_results(tiny_export, tmp_path):
+    models = [str(tiny_export(arch)[1]) for arch in ("johnson_lite", "johnson_s8_skip")]
+    source = tmp_path / "photo.png"
+    io.write_image(source, photo(96, 128))
+    out = tmp_path / "crops.png"  # lossless, to compare pixels
+    proc = subprocess.run([sys.executable, str(ROOT / "studies" / "crops.py"), str(source), str(source),
+                           "--models", *models, "--side", "48", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sheet = io.read_image(out)
+    assert sheet.shape == (2 * 48 + 6, 3 * 48 + 2 * 6, 3)  # 2 photos x (photo, 2 models)
+    sys.path.insert(0, str(ROOT))
+    from studies.working_resolution import detailed_windows
+    (y, x), = detailed_windows(photo(96, 128), 48, 1)
+    np.testing.assert_allclose(sheet[:48, :48], photo(96, 128)[y:y + 48, x:x + 48], atol=0.51)
+    proc = subprocess.run([sys.executable, str(ROOT / "studies" / "crops.py"), str(source), "--models", *models,
+                           "--side", "200", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "smaller than --side 200" in proc.stderr

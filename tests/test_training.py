@@ -98,6 +98,11 @@ def test_lineage_is_recorded_through_init_from_and_reaches_the_card(tmp_path, da
     assert [leg["run"] for leg in legs] == ["base", "a", "b"]
     card = export_model(str(b), "lineage2", str(tmp_path / "model2"), log=lambda *_: None)
     assert card["training"]["total_steps"] is None
+    # a record that points back at a folder already walked ends the walk instead of looping
+    config = json.loads((a / "config.json").read_text())
+    config["init_from"] = dict(config["init_from"], checkpoint=str(ckpt.latest_checkpoint(b)), lineage=None)
+    (a / "config.json").write_text(json.dumps(config))
+    assert [leg["run"] for leg in ckpt.lineage(ckpt.latest_checkpoint(b))] == ["b", "a", "b"]
 
 
 def test_resume_follows_the_same_loss_trajectory(tmp_path, dataset, random_vgg_file):

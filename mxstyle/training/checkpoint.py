@@ -122,7 +122,7 @@ def lineage(checkpoint, state=None):
     incomplete at its start."""
     checkpoint = Path(checkpoint)
     state = read_checkpoint(checkpoint) if state is None else state
-    legs = []
+    legs, seen = [], {checkpoint.parent.parent.resolve()}
     run_name, run_record, steps = checkpoint.parent.parent.name, state["run"], state["step"]
     while True:
         legs.append(_leg(run_name, run_record, steps))
@@ -139,9 +139,10 @@ def lineage(checkpoint, state=None):
             record = None
         # the folder may since hold another run (of another generator, or shorter than the step)
         if record is None or record.get("arch") != parent.get("arch", record.get("arch")) or \
-                (record.get("options") or {}).get("steps", 0) < parent["step"]:
+                (record.get("options") or {}).get("steps", 0) < parent["step"] or parent_dir.resolve() in seen:
             legs.append(dict(run=parent_dir.name, arch=parent.get("arch"), steps=parent["step"], record="not found"))
             break
+        seen.add(parent_dir.resolve())  # a folder seen twice would be a loop: it ends the walk
         run_name, run_record, steps = parent_dir.name, record, parent["step"]
     return list(reversed(legs))
 

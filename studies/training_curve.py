@@ -22,7 +22,6 @@ are left out of the ratios unless ``--compute-gatys`` computes them (minutes per
 """
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -76,7 +75,7 @@ def training_minutes(run_dir, step):
 
 
 def measure_checkpoint(checkpoint, style, photos, options, cache, tmp):
-    """The evaluation numbers of one checkpoint, exported fp32 into ``tmp``."""
+    """``(rows, summary)``: the evaluation numbers of one checkpoint, exported fp32 into ``tmp``."""
     from mxstyle.evaluation import evaluate_model
     from mxstyle.export import export_model
 
@@ -93,7 +92,10 @@ def measure_checkpoint(checkpoint, style, photos, options, cache, tmp):
             if key in r:
                 row[key] = r[key]
         rows.append(row)
-    return rows, result
+    s = result["summary"]  # the evaluation's own summary: median iterations, geometric-mean ratios
+    return rows, dict(style_gatys_iters_median=s["style_gatys_iters_median"],
+                      content_relu4_2_ratio=s["content_relu4_2_ratio"],
+                      content_vs_equal_style_max=s["content_relu4_2_vs_equal_style_max"])
 
 
 def run_points(run_dir, label, offset, args, options, cache):
@@ -112,25 +114,14 @@ def run_points(run_dir, label, offset, args, options, cache):
     with tempfile.TemporaryDirectory() as tmp:
         for c in checkpoints:
             step = ckpt.read_checkpoint(c)["step"]
-            rows, _ = measure_checkpoint(c, style, photos, options, cache, tmp)
+            rows, summary = measure_checkpoint(c, style, photos, options, cache, tmp)
             point = dict(run=label, step=step + offset, run_step=step, minutes=training_minutes(run_dir, step),
-                         rows=rows, **summarize(rows))
+                         rows=rows, **summary)
             print(f"{label} step {point['step']}: style = Gatys at iteration {_fmt(point['style_gatys_iters_median'])}"
                   f" (median), content relu4_2 {_fmt(point['content_relu4_2_ratio'], '.2f')}x Gatys, "
                   f"{_fmt(point['content_vs_equal_style_max'], '.2f')}x Gatys at equal style (worst photo)", flush=True)
             points.append(point)
     return points
-
-
-def summarize(rows):
-    from mxstyle.evaluation import geomean
-
-    iters = [r["style_gatys_iters"] for r in rows if "style_gatys_iters" in r]
-    equal = [r["content_relu4_2_vs_equal_style"] for r in rows if "content_relu4_2_vs_equal_style" in r]
-    return dict(style_gatys_iters_median=None if not iters or None in iters else statistics.median(iters),
-                style_gatys_iters_min=None if not iters or None in iters else min(iters),
-                content_relu4_2_ratio=geomean([r.get("content_relu4_2_ratio") for r in rows]),
-                content_vs_equal_style_max=max(equal) if equal else None)
 
 
 def _fmt(v, spec="g"):

@@ -30,12 +30,10 @@ from ..losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, LossConfig, P
 from ..models.layers import NormScratch, tanh_to_pixels, training_formulation
 from ..vgg import load_vgg16
 
-# Johnson et al. 2016 trained content at relu2_2 and style at relu1_2, relu2_2, relu3_3, relu4_3.
-JOHNSON_CONTENT_LAYERS = ("relu2_2",)
-JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 # The default trains what the evaluation measures, Gatys's layers: content relu4_2, style
-# relu1_1..relu5_1 (77% of a Johnson-trained model's remaining style loss sat in relu3_1). The
-# weights are the shipped langlois_s8's; the study behind them: docs/training.md.
+# relu1_1..relu5_1, not Johnson et al.'s relu2_2 and relu1_2/2_2/3_3/4_3 (77% of a Johnson-trained
+# model's remaining style loss sat in relu3_1). The weights are the shipped langlois_s8's; the
+# study behind them: docs/training.md.
 TRAIN_CONTENT_LAYERS = DEFAULT_CONTENT_LAYERS
 TRAIN_STYLE_LAYERS = DEFAULT_STYLE_LAYERS
 #: The loss ``mxstyle train`` optimizes unless told otherwise: :class:`LossConfig` keywords.
@@ -121,5 +119,5 @@ def build_training_graph(generator, config, *, vgg_weights="imagenet", ctx=None,
 
 
 __all__ = ["TrainingGraph", "build_training_graph", "default_train_config", "DEFAULT_STYLE_LAYERS",
-           "TRAIN_CONTENT_LAYERS", "TRAIN_STYLE_LAYERS", "JOHNSON_CONTENT_LAYERS", "JOHNSON_STYLE_LAYERS",
-           "TRAIN_LOSS_DEFAULTS", "SATURATION_MARGIN", "DEFAULT_SATURATION_WEIGHT"]
+           "TRAIN_CONTENT_LAYERS", "TRAIN_STYLE_LAYERS", "TRAIN_LOSS_DEFAULTS", "SATURATION_MARGIN",
+           "DEFAULT_SATURATION_WEIGHT"]

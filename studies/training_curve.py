@@ -31,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def parse_args(argv):
+    from mxstyle.cli.options import comma_list
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="training run folders (mxstyle train --out)")
     p.add_argument("--photos", required=True, help="folder of evaluation photos")
@@ -53,22 +55,25 @@ def parse_args(argv):
             p.error(f"--{option} needs one value per run ({len(args.runs)})")
     args.labels = args.label or [Path(r).name for r in args.runs]
     args.offsets = args.offset or [0] * len(args.runs)
-    args.step_filter = None if not args.steps else {int(s) for s in args.steps.split(",")}
+    args.step_filter = None if not args.steps else {int(s) for s in comma_list(args.steps)}
     return args
 
 
-def training_minutes(run_dir, step):
-    """The sum of the logged step times up to ``step``, in minutes (None without a full log)."""
+def step_seconds(run_dir):
+    """``{step: seconds}`` from the run's ``log.jsonl`` ({} without one)."""
     log = Path(run_dir) / "log.jsonl"
-    if not log.is_file():
-        return None
     seconds = {}
-    for line in log.read_text().splitlines():
+    for line in log.read_text().splitlines() if log.is_file() else ():
         try:
             record = json.loads(line)
         except ValueError:
-            continue
+            continue  # a line cut by a kill
         seconds[record["step"]] = record.get("seconds", 0.0)
+    return seconds
+
+
+def training_minutes(seconds, step):
+    """The sum of the logged step times up to ``step``, in minutes (None without a full log)."""
     if any(s not in seconds for s in range(1, step + 1)):
         return None  # logged every few steps: the sum would not be the time
     return round(sum(seconds[s] for s in range(1, step + 1)) / 60, 1)
@@ -105,17 +110,17 @@ def run_points(run_dir, label, offset, args, options, cache):
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     style = config["options"]["style"]
-    checkpoints = [c for c in ckpt.complete_checkpoints(run_dir)
-                   if args.step_filter is None or ckpt.read_checkpoint(c)["step"] in args.step_filter]
+    checkpoints = [(c, ckpt.read_checkpoint(c)["step"]) for c in ckpt.complete_checkpoints(run_dir)]
+    checkpoints = [(c, step) for c, step in checkpoints if args.step_filter is None or step in args.step_filter]
     if not checkpoints:
         raise SystemExit(f"{run_dir}: no checkpoints to measure")
     photos = find_photos(args.photos, None)
+    seconds = step_seconds(run_dir)
     points = []
     with tempfile.TemporaryDirectory() as tmp:
-        for c in checkpoints:
-            step = ckpt.read_checkpoint(c)["step"]
+        for c, step in checkpoints:
             rows, summary = measure_checkpoint(c, style, photos, options, cache, tmp)
-            point = dict(run=label, step=step + offset, run_step=step, minutes=training_minutes(run_dir, step),
+            point = dict(run=label, step=step + offset, run_step=step, minutes=training_minutes(seconds, step),
                          rows=rows, **summary)
             print(f"{label} step {point['step']}: style = Gatys at iteration {_fmt(point['style_gatys_iters_median'])}"
                   f" (median), content relu4_2 {_fmt(point['content_relu4_2_ratio'], '.2f')}x Gatys, "

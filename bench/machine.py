@@ -4,21 +4,20 @@ import os
 import platform
 from importlib import metadata
 
-from mxstyle.system import usable_cpus
+from mxstyle.system import cpu_flags, usable_cpus
 
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 
 
 def cpuinfo():
     """(CPU model name, set of /proc/cpuinfo flags)."""
-    model, flags = platform.processor() or "unknown", set()
+    model = platform.processor() or "unknown"
     try:
         lines = open("/proc/cpuinfo").read().splitlines()
     except OSError:
-        return model, flags
+        lines = []
     model = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), model)
-    flags = next((set(l.split(":", 1)[1].split()) for l in lines if l.startswith("flags")), flags)
-    return model, flags
+    return model, set(cpu_flags())
 
 
 def _version(dist):

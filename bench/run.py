@@ -179,11 +179,16 @@ def measure_model(model, args, log):
             else:
                 rec['psnr_vs_fp32'] = round(psnr(np.load(mine), np.load(ref_file), cap=100.0), 2)
         auto = Stylizer(model_dir) if args.end_to_end else None  # what a user gets by default
-        for (h, w), work_side in [(size, ws) for size in args.end_to_end or ()
-                                  for ws in ('default',) + ((None,) if args.end_to_end_full else ())]:
+        cases = [(auto.backend, auto.precision, 'default')] if auto else []
+        if auto and args.end_to_end_full:
+            cases.append((auto.backend, auto.precision, None))
+        if auto and args.end_to_end_torch and backend_installed('torch'):
+            cases.append(('torch', 'fp32', None))
+        for (h, w), (backend, precision, work_side) in [(size, case) for size in args.end_to_end or ()
+                                                        for case in cases]:
             how = 'full resolution' if work_side is None else 'default work side'
-            log(f'  {name}: end to end {size_label(h, w)} on {auto.backend} {auto.precision}, {how} ...')
-            spec = dict(model=str(model_dir), backend=auto.backend, precision=auto.precision, sizes=[],
+            log(f'  {name}: end to end {size_label(h, w)} on {backend} {precision}, {how} ...')
+            spec = dict(model=str(model_dir), backend=backend, precision=precision, sizes=[],
                         warmup=args.warmup_e2e, repeats=1, repeats_large=args.repeats_e2e, photo=args.photo,
                         threads=args.threads, end_to_end=[h, w], work_side=work_side)
             recs, error = _run_script('measure.py', spec, args.timeout)
@@ -255,6 +260,20 @@ def text_table(rows):
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ['  '.join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
     return '\n'.join([lines[0], '  '.join('-' * w for w in widths)] + lines[1:])
+
+
+def e2e_ratio_lines(e2e):
+    """Every other end-to-end case against the first model's default settings at the same size, as
+    "N.NNx as long": the comparisons the 2 s target is reported with."""
+    lines = []
+    for base in [r for r in e2e if r['model'] == e2e[0]['model'] and r.get('work_side')]:
+        for r in e2e:
+            if r is not base and (r['height'], r['width']) == (base['height'], base['width']):
+                lines.append(f'end to end {size_label(r["height"], r["width"])}: {r["model"]} on {r["backend"]} '
+                             f'{r["precision"]} (work side {r.get("work_side") or "full"}) takes '
+                             f'{r["median_s"] / base["median_s"]:.2f}x as long as {base["model"]} on '
+                             f'{base["backend"]} {base["precision"]} (work side {base.get("work_side") or "full"})')
+    return lines
 
 
 def markdown_table(rows):
@@ -329,6 +348,9 @@ def parse_args(argv):
                    help='file -> file sizes, with the default settings (default 4000x3000 5120x2880; off with --quick)')
     p.add_argument('--end-to-end-full', action='store_true',
                    help='also time each end-to-end size at full resolution (work_side=None)')
+    p.add_argument('--end-to-end-torch', action='store_true',
+                   help='also time each end-to-end size in PyTorch eager on the same weights, the whole photo in '
+                        'one pass as its users run it (for johnson at 12 MP: about a minute and several GB a run)')
     p.add_argument('--repeats-e2e', type=int, default=3, help='timed end-to-end runs (default %(default)s)')
     p.add_argument('--warmup-e2e', type=int, default=1, help='untimed end-to-end runs first (default %(default)s)')
     p.add_argument('--no-end-to-end', action='store_true')
@@ -438,7 +460,7 @@ def main(argv=None):
     lines = cost_lines(costs) + [
         f'end to end {size_label(r["height"], r["width"])} JPEG -> JPEG, {r["model"]} on {r["backend"]} '
         f'{r["precision"]}, work side {r.get("work_side") or "full"}: median {r["median_s"]:.2f} s of '
-        f'{len(r["times_s"])}, peak RSS {r["peak_rss_mb"]:.0f} MB' for r in e2e] + notes
+        f'{len(r["times_s"])}, peak RSS {r["peak_rss_mb"]:.0f} MB' for r in e2e] + e2e_ratio_lines(e2e) + notes
     print('\n'.join(header) + '\n')
     print(text_table(table(records)))
     print('\nFastest per model and size:\n' + text_table(summary(records)))

@@ -10,7 +10,9 @@ same machine, with the same inputs:
 ``imperative``       the graph not hybridized, MXNet's own InstanceNorm/Conv2D (the reference)
 ``imperative-fast``  the graph not hybridized, the generator in its training formulation
 ``hybrid``           hybridized (static_alloc, static_shape), MXNet's own InstanceNorm/Conv2D
-``hybrid-fast``      hybridized, training formulation: what ``mxstyle train`` runs
+``hybrid-fast``      hybridized, training formulation, VGG in float32: ``mxstyle train --precision float32``
+``hybrid-fast-bf16`` the same with the VGG loss network in bfloat16: ``mxstyle train`` where the CPU
+                     has AVX512_BF16 or AMX (``--precision auto``); elsewhere emulated, slow
 
 (the training formulation: :func:`mxstyle.models.layers.training_formulation`). The ImageNet VGG16
 weights are used when cached, random ones otherwise (the speed is the same; the header says which).
@@ -55,7 +57,7 @@ from mxstyle.training import TrainOptions, build_training, train_step  # noqa: E
 from machine import ISA_FLAGS, cpuinfo  # noqa: E402
 from timing import run_times  # noqa: E402
 
-VARIANTS = ("imperative", "imperative-fast", "hybrid", "hybrid-fast")
+VARIANTS = ("imperative", "imperative-fast", "hybrid", "hybrid-fast", "hybrid-fast-bf16")
 DEFAULT_VARIANTS = ("imperative", "hybrid", "hybrid-fast")
 DEFAULT_STYLE = ROOT / "models" / "langlois" / "style.jpg"  # a shipped painting
 COMPARED = ("loss", "content", "style", "tv")  # the loss terms --quality compares
@@ -135,8 +137,10 @@ def random_inputs(batch_size, image_size, seed=0):
 def build(arch, variant, vgg_weights, seed=0):
     """(generator, graph, loss, trainer, ctx) for ``variant``: ``mxstyle train``'s defaults for
     ``arch`` (the generator initialized from ``seed``), VGG16 weights ``vgg_weights`` (None: random)."""
-    options = TrainOptions(style="", data="", out="", arch=arch, seed=seed, vgg_weights=vgg_weights)
-    setup = build_training(options, fast_layers=variant.endswith("-fast"))
+    precision = "bfloat16" if variant.endswith("-bf16") else "float32"
+    options = TrainOptions(style="", data="", out="", arch=arch, seed=seed, vgg_weights=vgg_weights,
+                           precision=precision)
+    setup = build_training(options, fast_layers="-fast" in variant)
     if variant.startswith("imperative"):
         setup.graph.hybridize(active=False)
     return setup

@@ -1,5 +1,5 @@
 """Working resolution against every pixel: what a 12 MP photo loses when the network runs on a
-1024-pixel copy and the guided filter brings the result back (``Stylizer``'s default), against
+1024-pixel copy and the guided upsampler brings the result back (``Stylizer``'s default), against
 the exact full-resolution tiled result (``work_side=None``). A quality study, not a test.
 
     python studies/working_resolution.py --photo PHOTO.jpg [--size 4000x3000] [--model NAME]
@@ -9,11 +9,11 @@ The photo is cropped to the size's aspect, resized to it (Lanczos) and written a
 95), so both paths start from a file as a user's would. Written into ``--out``:
 
 - ``crop_K.jpg``: 100% crops side by side: photo | every pixel (exact tiles) | working resolution
-  + guided filter (the default) | working resolution + bilinear (what the filter replaces);
+  + guided upsampler (the default) | working resolution + bilinear (what the upsampler replaces);
   the crops are the most detailed windows of the photo (gradient energy), at least a crop apart;
 - the numbers (``--markdown`` / ``--json``): seconds of each path, and the VGG losses of each
   result measured at 512 px (``mxstyle.quality``: content relu2_2 / relu4_2 against the photo,
-  style against the model's painting) with the working / full ratio.
+  style against the model's painting) with the working / full ratio, and at 100% (the crops).
 """
 import argparse
 import json
@@ -128,6 +128,10 @@ def main(argv=None):
 
     crops = detailed_windows(photo, args.crop_side, args.crops)
     s = args.crop_side
+    # the same losses at 100%: each result's crops against the photo's, averaged over the crops
+    losses_100 = {label: {key: float(np.mean([meter(results[label][y:y + s, x:x + s], photo[y:y + s, x:x + s])[key]
+                                              for y, x in crops])) for key in losses["full"]}
+                  for label in ("full", "working", "bilinear")}
     for k, (y, x) in enumerate(crops, 1):
         panels = [photo, results["full"], results["working"], results["bilinear"]]
         row = np.concatenate([np.pad(p[y:y + s, x:x + s], ((0, 0), (0, 6), (0, 0)), constant_values=255)
@@ -139,20 +143,26 @@ def main(argv=None):
     record = dict(model=stylizer.name, arch=stylizer.card.get("arch"), backend=stylizer.backend,
                   precision=stylizer.precision, size=[photo.shape[1], photo.shape[0]], work_side=work_side,
                   photo=Path(args.photo).name, seconds={k: round(v, 3) for k, v in seconds.items()},
-                  losses_at_512=losses, working_over_full=ratios,
+                  losses_at_512=losses, working_over_full=ratios, losses_at_100_percent_crops=losses_100,
                   reduced_decode_vs_full_decode_psnr_db=round(psnr(guided, results["working"], cap=100.0), 2),
                   crops=[dict(y=int(y), x=int(x), side=s) for y, x in crops],
                   command="python studies/working_resolution.py " + " ".join(sys.argv[1:] if argv is None else argv))
     lines = [f"`{stylizer.name}` ({record['arch']}, {stylizer.backend} {stylizer.precision}), "
              f"{photo.shape[1]}x{photo.shape[0]} JPEG, work side {work_side}; losses measured at {MEASURE_SIDE} px",
              "", "| result | seconds | content relu2_2 | content relu4_2 | style |", "|---|---|---|---|---|"]
-    for label, name in (("full", "every pixel (exact tiles)"), ("working", "working res. + guided filter"),
+    for label, name in (("full", "every pixel (exact tiles)"), ("working", "working res. + guided upsampler"),
                         ("bilinear", "working res. + bilinear")):
         l = losses[label]
         t = f"{seconds[label]:.2f}" if label in seconds else "-"
         lines.append(f"| {name} | {t} | {l['content_relu2_2']:.4g} | {l['content_relu4_2']:.4g} | {l['style']:.4g} |")
     lines.append(f"| working / every pixel | | {ratios['content_relu2_2']:.3f} | {ratios['content_relu4_2']:.3f} "
                  f"| {ratios['style']:.3f} |")
+    lines += ["", f"The same losses at 100%, the mean over the {len(crops)} crops of {s} px (each against the photo's crop):",
+              "", "| result | content relu2_2 | content relu4_2 | style |", "|---|---|---|---|"]
+    for label, name in (("full", "every pixel (exact tiles)"), ("working", "working res. + guided upsampler"),
+                        ("bilinear", "working res. + bilinear")):
+        l = losses_100[label]
+        lines.append(f"| {name} | {l['content_relu2_2']:.4g} | {l['content_relu4_2']:.4g} | {l['style']:.4g} |")
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -88,3 +88,31 @@ def test_torch_eager_port_matches_onnxruntime(tiny):
     got = TorchEagerNet(model)(x)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-2)
+
+
+def test_end_to_end_cases_are_reported_against_the_default_settings():
+    def rec(model, backend, work_side, median, size=(3000, 4000)):
+        return dict(model=model, backend=backend, precision="fp32", work_side=work_side, median_s=median,
+                    height=size[0], width=size[1])
+
+    e2e = [rec("new", "openvino", 1024, 0.5), rec("new", "openvino", None, 10.0), rec("old", "onnxruntime", 1024, 1.5),
+           rec("old", "torch", None, 60.0), rec("new", "openvino", 1024, 0.6, size=(2880, 5120))]
+    lines = bench_run.e2e_ratio_lines(e2e)
+    assert len(lines) == 3  # the other size has nothing to compare with
+    assert "old on torch fp32 (work side full) takes 120.00x as long as new on openvino fp32 (work side 1024)" in lines[2]
+    assert "takes 3.00x" in lines[1] and "takes 20.00x" in lines[0]
+
+
+@pytest.mark.skipif(not torch_available(), reason="torch is not installed (pip install -e '.[torch]')")
+def test_end_to_end_in_pytorch_eager_runs_the_whole_photo(tiny, tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--models", str(tiny), "--backends",
+                           "onnxruntime", "--sizes", "64", "--repeats", "1", "--end-to-end", "200x120",
+                           "--end-to-end-torch", "--repeats-e2e", "1", "--warmup-e2e", "0", "--no-costs",
+                           "--reference", "onnxruntime", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    e2e = [r for r in json.loads(out.read_text())["records"] if r["kind"] == "end_to_end"]
+    assert [(r["backend"], r["work_side"]) for r in e2e] == [("onnxruntime", 1024), ("torch", None)]
+    assert all((r["height"], r["width"]) == (120, 200) and r["median_s"] > 0 for r in e2e)
+    assert "takes" in proc.stdout

@@ -28,12 +28,13 @@ def test_working_resolution_study_writes_crops_and_numbers(tiny_export, random_v
     assert record["size"] == [320, 240] and record["work_side"] == 96
     for label in ("full", "working", "bilinear"):
         assert set(record["losses_at_512"][label]) == {"content_relu2_2", "content_relu4_2", "style"}
+        assert set(record["losses_at_100_percent_crops"][label]) == {"content_relu2_2", "content_relu4_2", "style"}
     assert record["working_over_full"]["style"] > 0
     assert len(record["crops"]) == 2
     for k in (1, 2):  # photo | every pixel | guided | bilinear, side by side
         crop = io.read_image(out / f"crop_{k}.jpg")
         assert crop.shape == (64, 4 * 64 + 3 * 6, 3)
-    assert "working / every pixel" in (tmp_path / "r.md").read_text()
+    assert "working / every pixel" in (tmp_path / "r.md").read_text() and "at 100%" in (tmp_path / "r.md").read_text()
 
 
 def test_training_curve_study_measures_every_checkpoint(random_vgg_file, tmp_path):

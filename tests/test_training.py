@@ -16,6 +16,7 @@ from mxnet.gluon import HybridBlock
 from mxstyle import ConfigError, io, vgg, weights
 from mxstyle.models import get_model, register_model
 from mxstyle.training import DivergedError, TrainOptions, checkpoint as ckpt, train
+from mxstyle.system import has_native_bf16
 from mxstyle.training.guards import OutputGuards, check_finite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +81,7 @@ def test_lineage_is_recorded_through_init_from_and_reaches_the_card(tmp_path, da
     full = ckpt.lineage(ckpt.latest_checkpoint(b))
     assert [(leg["run"], leg["steps"], leg["lr"]) for leg in full] == [("base", 2, 5e-4), ("a", 3, 5e-4), ("b", 1, 1e-4)]
     assert full[0]["style"][0] == 8.0 and full[2]["style"][0] == 9.0
+    assert {leg["precision"] for leg in full} == {options(dataset, base, random_vgg_file).loss_precision()}
     card = export_model(str(b), "lineage", str(tmp_path / "model"), log=lambda *_: None)
     assert card["training"]["lineage"] == full and card["training"]["total_steps"] == 6
     # a run recorded before lineages existed: the walk reads the ancestors' config.json
@@ -120,6 +122,51 @@ def test_resume_follows_the_same_loss_trajectory(tmp_path, dataset, random_vgg_f
     wb = mx.nd.load(str(tmp_path / "b" / "checkpoints" / "step-000008" / "generator.params"))
     for key in wa:
         np.testing.assert_allclose(wa[key].asnumpy(), wb[key].asnumpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_auto_precision_is_decided_by_the_cpu_and_a_resume_keeps_the_runs_own(tmp_path, dataset, random_vgg_file,
+                                                                             monkeypatch):
+    from mxstyle.training import loop
+
+    for native, expected in ((False, "float32"), (True, "bfloat16")):
+        monkeypatch.setattr(loop, "has_native_bf16", lambda native=native: native)
+        assert options(dataset, tmp_path / "x", random_vgg_file).loss_precision() == expected
+    # a float32 run resumed with "auto" on a bfloat16 CPU continues in float32, on the same trajectory
+    monkeypatch.setattr(loop, "has_native_bf16", lambda: True)
+    straight = tmp_path / "straight"
+    train(options(dataset, straight, random_vgg_file, precision="float32"))
+    run = tmp_path / "run"
+    train(options(dataset, run, random_vgg_file, steps=4, precision="float32"))
+    train(options(dataset, run, random_vgg_file, resume=True))
+    assert json.loads((run / "config.json").read_text())["loss_precision"] == "float32"
+    for ra, rb in zip(read_log(straight)[4:], read_log(run)[4:]):
+        assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-5), ra["step"]
+    # a bfloat16 run cannot continue on a CPU without bfloat16 unless told to go on in float32
+    monkeypatch.setattr(loop, "has_native_bf16", lambda: False)
+    state_path = next((run / "checkpoints").glob("step-000008")) / "state.json"
+    state = json.loads(state_path.read_text())
+    state["run"]["loss_precision"] = "bfloat16"
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(ConfigError, match="--precision float32"):
+        train(options(dataset, run, random_vgg_file, steps=9, resume=True))
+    with pytest.raises(ConfigError, match="AVX512_BF16"):
+        train(options(dataset, tmp_path / "new", random_vgg_file, precision="bfloat16"))
+
+
+@pytest.mark.skipif(not has_native_bf16(), reason="the CPU has no native bfloat16 (AVX512_BF16 or AMX)")
+def test_a_bfloat16_run_records_its_precision_and_follows_the_float32_losses(tmp_path, dataset, random_vgg_file):
+    """Same seed, same photos: the bfloat16 loss network gives the float32 run's losses to within
+    bfloat16's accuracy over the first steps (the runs drift apart slowly as the weights differ)."""
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        run = tmp_path / precision
+        train(options(dataset, run, random_vgg_file, steps=3, checkpoint_every=3, precision=precision))
+        assert json.loads((run / "config.json").read_text())["loss_precision"] == precision
+        runs[precision] = read_log(run)
+    for ra, rb in zip(runs["float32"], runs["bfloat16"]):
+        for key in ("content", "style"):
+            assert rb[key] == pytest.approx(ra[key], rel=5e-2), (ra["step"], key)
+        assert rb["loss"] != ra["loss"]  # it did run in bfloat16
 
 
 def test_a_run_writes_log_plot_previews_and_keeps_two_checkpoints(tmp_path, dataset, random_vgg_file):
@@ -245,7 +292,7 @@ def test_a_checkpoint_from_before_the_saturation_penalty_resumes_without_it(tmp_
     (dict(arch="unet"), "johnson"), (dict(saturation_weight=-1.0), "saturation-weight"),
     (dict(steps=0), "steps"), (dict(image_size=30), "multiple"),
     (dict(lr=0), "lr"), (dict(style_layers=("relu9_1",)), "relu9_1"),
-    (dict(keep_checkpoints=-1), "keep-checkpoints"),
+    (dict(keep_checkpoints=-1), "keep-checkpoints"), (dict(precision="float16"), "precision"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, dataset, random_vgg_file, bad, match):
     with pytest.raises(ConfigError, match=match):

@@ -54,3 +54,26 @@ def test_sizes_and_range():
         assert out.min() >= 0 and out.max() <= 255
     with pytest.raises(ValueError):
         guided_upsample(styled, guide_low[:3], guide_low)
+
+
+def test_texture_finer_than_the_working_copy_comes_back_at_the_stylizations_gain():
+    """A photo whose texture is finer than the working copy's pixels, and a stylization that maps
+    luminance linearly (gain 0.6): the full-resolution detail comes back at nearly that gain, and
+    at the working resolution the result stays the network's output."""
+    rng = np.random.RandomState(0)
+    factor, h, w = 4, 48, 64
+    y, x = np.mgrid[0:h * factor, 0:w * factor]
+    texture = cv2.GaussianBlur(rng.uniform(-50, 50, (h * factor, w * factor)).astype(np.float32), (0, 0), 1.0)
+    luma = np.clip(60 + 0.5 * x + 0.2 * y + texture, 0, 255).astype(np.uint8)
+    big = np.repeat(luma[:, :, None], 3, axis=2)
+    small = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
+    styled = small.astype(np.float32) * 0.6 + np.float32([50, 30, 70])
+    out = guided_upsample(styled, luminance_u8(small), luminance_u8(big))
+    detail = luma.astype(np.float32) - cv2.GaussianBlur(luma.astype(np.float32), (0, 0), 3.0)
+    for c in range(3):
+        got = out[..., c] - cv2.GaussianBlur(out[..., c], (0, 0), 3.0)
+        inner = (slice(16, -16), slice(16, -16))
+        gain = float(np.sum(got[inner] * detail[inner]) / np.sum(detail[inner] ** 2))
+        assert 0.5 <= gain <= 0.65, (c, gain)
+    back = cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
+    assert np.abs(back - styled)[4:-4, 4:-4].mean() < 2.0

@@ -44,7 +44,7 @@ ROLES = {
 PREFERENCE = (('openvino', 'bf16'), ('onnxruntime', 'int8'), ('openvino', 'fp32'), ('onnxruntime', 'fp32'),
               ('mxnet', 'int8'), ('mxnet', 'fp32'), ('opencv', 'fp32'))
 
-#: The network runs on a copy whose longer side is at most this, and the guided filter brings the
+#: The network runs on a copy whose longer side is at most this, and the guided upsampler brings the
 #: result back to the photo's resolution (:mod:`mxstyle.runtime.upsample`); None: full resolution.
 DEFAULT_WORK_SIDE = 1024
 
@@ -198,7 +198,7 @@ class Stylizer:
         ``preserve_colors`` keeps the photo's chroma (YIQ) and takes the luminance of the
         result. ``work_side`` (default: the Stylizer's, :data:`DEFAULT_WORK_SIDE`): a photo whose
         longer side is larger is stylized on a copy of that size (for a JPEG decoded at reduced
-        scale), then brought back to its own size by a guided filter with the photo's luminance
+        scale), then brought back to its own size by the guided upsampler with the photo's luminance
         as the guide, so the brush strokes keep the same size on any camera and the edges stay
         sharp; ``None`` runs the network on every pixel (in exact tiles above ``tile_pixels``).
         Any size works (the image is reflect-padded to the model's stride and cropped back).

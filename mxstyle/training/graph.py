@@ -108,10 +108,11 @@ class TrainingGraph(HybridBlock):
 
 
 def build_training_graph(generator, config, *, vgg_weights="imagenet", ctx=None, fast_layers=True,
-                         saturation_weight=DEFAULT_SATURATION_WEIGHT):
+                         saturation_weight=DEFAULT_SATURATION_WEIGHT, precision="float32"):
     """Wrap an initialized generator with a VGG16 perceptual loss for ``config`` (and the
-    saturation penalty, when ``saturation_weight`` > 0)."""
-    vgg = load_vgg16(config.vgg_layers, weights=vgg_weights, ctx=ctx, hybridize=False)
+    saturation penalty, when ``saturation_weight`` > 0), the VGG computing in ``precision``
+    (:mod:`mxstyle.vgg`; the generator is always float32)."""
+    vgg = load_vgg16(config.vgg_layers, weights=vgg_weights, ctx=ctx, hybridize=False, precision=precision)
     loss = PerceptualLoss(vgg, config)
     graph = TrainingGraph(generator, loss, fast_layers=fast_layers, saturation_weight=saturation_weight)
     graph.hybridize(static_alloc=True, static_shape=True)

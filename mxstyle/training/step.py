@@ -26,7 +26,8 @@ class TrainingSetup(NamedTuple):
 
 def build_training(options, *, generator=None, ctx=None, fast_layers=True):
     """``generator`` (default: a new ``options.arch``) initialized from ``options.seed``, wrapped in
-    the training graph of ``options.loss_config()`` and ``options.saturation_weight``, with Adam at
+    the training graph of ``options.loss_config()``, ``options.saturation_weight`` and
+    ``options.loss_precision()``, with Adam at
     ``options.lr``; returns a :class:`TrainingSetup`.
 
     ``fast_layers=False`` keeps MXNet's own layers (see :class:`~.graph.TrainingGraph`), for
@@ -41,7 +42,8 @@ def build_training(options, *, generator=None, ctx=None, fast_layers=True):
     generator.initialize(mx.init.Xavier(magnitude=2.0), ctx=ctx)
     graph, loss = build_training_graph(generator, options.loss_config(), vgg_weights=options.vgg_weights,
                                        ctx=ctx, fast_layers=fast_layers,
-                                       saturation_weight=options.saturation_weight)
+                                       saturation_weight=options.saturation_weight,
+                                       precision=options.loss_precision())
     trainer = gluon.Trainer(generator.collect_params(), "adam", {"learning_rate": options.lr})
     return TrainingSetup(generator, graph, loss, trainer, ctx)
 

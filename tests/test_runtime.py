@@ -147,7 +147,7 @@ def test_tampered_truncated_or_missing_files_are_refused(exported, tmp_path):
     gone = copy("missing")
     (gone / card["files"]["onnx_int8"]["path"]).unlink()
     with pytest.raises(ModelError, match="int8.onnx.*missing"):
-        Stylizer(gone)
+        Stylizer(gone, precision="int8")
     with pytest.raises(ModelError, match="not a model folder"):
         Stylizer(tmp_path)
 

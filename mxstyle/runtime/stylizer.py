@@ -41,7 +41,7 @@ ROLES = {
 #: (``bench/run.py``, 2 AVX2 cores, ``johnson`` at 1024 px: onnxruntime int8 4.6 s, fp32 6.7 s,
 #: MXNet fp32 10.2 s). OpenCV dnn is last although it measured 4.1 s there: it cannot tile, so a
 #: 12 MP photo takes 18 GB with it.
-PREFERENCE = (('openvino', 'bf16'), ('onnxruntime', 'int8'), ('openvino', 'fp32'), ('onnxruntime', 'fp32'),
+PREFERENCE = (('openvino', 'bf16'), ('openvino', 'fp32'), ('onnxruntime', 'int8'), ('onnxruntime', 'fp32'),
               ('mxnet', 'int8'), ('mxnet', 'fp32'), ('opencv', 'fp32'))
 
 #: The network runs on a copy whose longer side is at most this, and the guided upsampler brings the

@@ -188,6 +188,9 @@ def main(argv=None):
     options = EvaluationOptions(size=args.size, gatys_iters=args.gatys_iters, vgg_weights=args.vgg_weights,
                                 cached_gatys_only=not args.compute_gatys)
     cache = GatysCache(args.cache or files.mxstyle_home() / "gatys")
+    for out in (args.markdown, args.json, args.plot):  # before the minutes of measuring, not after
+        if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
     points = []
     for run, label, offset in zip(args.runs, args.labels, args.offsets):
         points += run_points(run, label, offset, args, options, cache)

@@ -48,7 +48,7 @@ def test_training_curve_study_measures_every_checkpoint(random_vgg_file, tmp_pat
     train(TrainOptions(style=str(tmp_path / "style.png"), data=str(photos), out=str(run), steps=2, batch_size=1,
                        image_size=32, checkpoint_every=1, keep_checkpoints=0, workers=0, progress=False,
                        vgg_weights=random_vgg_file, preview_size=48))
-    out = tmp_path / "curve"
+    out = tmp_path / "not_yet" / "curve"  # the study makes the folders
     command = [sys.executable, str(ROOT / "studies" / "training_curve.py"), str(run), "--photos", str(photos),
                "--size", "64", "--gatys-iters", "3", "--vgg-weights", str(random_vgg_file),
                "--cache", str(tmp_path / "cache"), "--label", "tiny", "--offset", "100",

@@ -90,6 +90,16 @@ def test_lineage_is_recorded_through_init_from_and_reaches_the_card(tmp_path, da
         (record["run"] if "run" in record else record)["init_from"].pop("lineage")
         path.write_text(json.dumps(record))
     assert ckpt.lineage(ckpt.latest_checkpoint(b)) == full
+    # a leg recorded before the precision option reads as float32
+    records = {path: path.read_text() for path in [b / "config.json", *b.glob("checkpoints/step-*/state.json")]}
+    for path, text in records.items():
+        record = json.loads(text)
+        run = record["run"] if "run" in record else record
+        run["init_from"]["lineage"] = [{k: v for k, v in leg.items() if k != "precision"} for leg in full[:2]]
+        path.write_text(json.dumps(record))
+    assert [leg["precision"] for leg in ckpt.lineage(ckpt.latest_checkpoint(b))[:2]] == ["float32", "float32"]
+    for path, text in records.items():
+        path.write_text(text)
     # an ancestor whose record is gone ends the lineage there, marked
     (base / "config.json").unlink()
     (a / "config.json").write_text(json.dumps(dict(json.loads((a / "config.json").read_text()),

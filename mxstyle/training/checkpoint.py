@@ -115,7 +115,7 @@ def _leg(run_name, run_record, steps):
 
 def lineage(checkpoint, state=None):
     """The legs of training that led to ``checkpoint``, oldest first: ``[{run, arch, steps, lr,
-    content, style}]`` (content, style: ``[weight, layers]``); ``steps`` is what each leg gave
+    content, style, precision}]`` (content, style: ``[weight, layers]``); ``steps`` is what each leg gave
     before the next started from it.
 
     A run started with ``--init-from`` records its source's lineage; for a source recorded before
@@ -132,7 +132,9 @@ def lineage(checkpoint, state=None):
         if not parent:
             break  # trained from scratch: the lineage is complete
         if parent.get("lineage") is not None:
-            legs.extend(reversed(parent["lineage"]))
+            # legs recorded before the precision option were trained in float32
+            legs.extend(leg if "record" in leg else dict(leg, precision=leg.get("precision", "float32"))
+                        for leg in reversed(parent["lineage"]))
             break
         parent_dir = Path(parent["checkpoint"]).parent.parent
         try:

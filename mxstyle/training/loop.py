@@ -26,6 +26,10 @@ from .guards import OutputGuards
 from .step import build_training, train_step
 
 
+#: What ``TrainOptions.precision`` may be: a loss-network precision, or "auto" (decided by the CPU).
+TRAIN_PRECISIONS = ("auto",) + PRECISIONS
+
+
 def _option(default, help=None, **cli):
     """A field that ``mxstyle train`` offers as an option (mxstyle.cli.options.add_dataclass_options):
     ``help`` (``%(default)s`` allowed), optionally ``flag``, ``metavar``, ``choices``."""
@@ -68,7 +72,7 @@ class TrainOptions:
     precision: str = _option(
         "auto", "what the VGG loss network computes in: bfloat16 (about 1.4x faster steps; CPUs with "
                 "AVX512_BF16 or AMX only), float32, or auto: bfloat16 where the CPU has it (default "
-                "%(default)s; a resumed run keeps its own)", choices=("auto",) + PRECISIONS)
+                "%(default)s; a resumed run keeps its own)", choices=TRAIN_PRECISIONS)
     workers: int = _option(2, "photo-loading processes (0: in-process)")
     preview: Optional[str] = _option(None, "photo for the previews (default: the first training photo)")
     preview_size: int = 512            # longest side of the previews (not on the command line)
@@ -101,8 +105,8 @@ class TrainOptions:
             raise ConfigError(f"saturation-weight must be >= 0, not {self.saturation_weight}")
         if not (is_integer(self.keep_checkpoints) and self.keep_checkpoints >= 0):
             raise ConfigError(f"keep-checkpoints must be an integer >= 0, not {self.keep_checkpoints!r}")
-        if self.precision not in ("auto",) + PRECISIONS:
-            raise ConfigError(f"precision must be auto, {' or '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, not {self.precision!r}")
         if self.precision == "bfloat16" and not has_native_bf16():
             # oneDNN would emulate it, several times slower than float32
             raise ConfigError("precision bfloat16 needs a CPU that computes it natively (AVX512_BF16 or AMX), "

@@ -199,15 +199,16 @@ def train(options, *, on_alert=None):
     generator = get_model(options.arch)  # the run's one generator
     options.validate(generator)
     latest = _checkpoint_to_resume(options)
-    if latest is not None:
-        options = _resumed_precision(options, latest)
+    latest_state = None if latest is None else ckpt.read_checkpoint(latest)  # read (and hashed) once
+    if latest_state is not None:
+        options = _resumed_precision(options, latest_state["run"])
     dataset = PhotoDataset(options.data, image_size=options.image_size, seed=options.seed)
     style_img = io.resize_max_side(io.read_image(options.style), options.style_size)
     preview = _preview_photo(options, dataset, generator.stride)
     setup = build_training(options, generator=generator, ctx=mx.cpu())
     style_grams = setup.loss.style_targets(mx.nd.array(io.to_tensor(style_img), ctx=setup.ctx))
     run_state = _run_state(options, setup, dataset)
-    start = _restore(options, latest, setup, run_state)
+    start = _restore(options, latest, latest_state, setup, run_state)
     if start >= options.steps:
         return TrainResult(Path(options.out), start)
     folder = _RunFolder(options, run_state, start, preview)
@@ -224,12 +225,13 @@ def _checkpoint_to_resume(options):
     return latest
 
 
-def _resumed_precision(options, latest):
-    """``options`` with "auto" precision replaced by the one the run to resume trained in (float32
-    for a run from before the option), so that it continues the same trajectory."""
-    trained = ckpt.read_checkpoint(latest)["run"].get("loss_precision", "float32")
+def _resumed_precision(options, run_record):
+    """``options`` with "auto" precision replaced by the one the run to resume trained in (its
+    checkpoint's ``run`` record; float32 for a run from before the option), so that it continues
+    the same trajectory."""
     if options.precision != "auto":
         return options
+    trained = run_record.get("loss_precision", "float32")
     if trained == "bfloat16" and not has_native_bf16():
         raise ConfigError(f"{options.out} trained its loss network in bfloat16, which this CPU does not compute "
                           "natively (no AVX512_BF16 or AMX); pass --precision float32 to continue it in float32 "
@@ -245,14 +247,14 @@ def _run_state(options, setup, dataset):
                 data_files=len(dataset), data_digest=_files_digest(dataset.paths))
 
 
-def _restore(options, latest, setup, run_state):
-    """Load the generator and Adam from checkpoint ``latest`` (a resume, checked to continue the
-    same run) or from --init-from; returns the step the run continues from."""
+def _restore(options, latest, latest_state, setup, run_state):
+    """Load the generator and Adam from checkpoint ``latest`` (its state already read: a resume,
+    checked to continue the same run) or from --init-from; returns the step the run continues from."""
     if latest is None:
         if options.init_from:
             run_state["init_from"] = _init_from(options, setup.generator, setup.trainer, setup.ctx)
         return 0
-    state = ckpt.load_checkpoint(latest, setup.generator, setup.trainer, ctx=setup.ctx)
+    state = ckpt.load_checkpoint(latest, setup.generator, setup.trainer, ctx=setup.ctx, state=latest_state)
     if "init_from" in state["run"]:
         run_state["init_from"] = state["run"]["init_from"]
     old = dict(LEGACY_OPTIONS, **state["run"]["options"])

@@ -40,6 +40,13 @@ SUMMARY_BEGIN, SUMMARY_END = '<!-- evaluate.py summary: begin -->', '<!-- evalua
 GATYS_CURVE = (0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300)
 
 
+def default_references():
+    """The repository's published Gatys references (``docs/evaluation/gatys_references.json``) in a
+    source checkout or an editable install; None in an installed package, which has no docs."""
+    root = Path(__file__).resolve().parents[1]
+    return root / 'docs' / 'evaluation' / 'gatys_references.json' if (root / 'setup.py').is_file() else None
+
+
 def _digest(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -47,10 +54,16 @@ def _digest(data):
 class GatysCache:
     """Gatys reference results on disk, keyed by the photo's and the painting's bytes and the
     settings: ``FOLDER/KEY.json`` (losses, seconds) and ``FOLDER/KEY.png`` (the image). A
-    reference costs minutes per photo, and does not change while the inputs do not."""
+    reference costs minutes per photo, and does not change while the inputs do not.
 
-    def __init__(self, folder):
+    ``references``: a JSON file of published references (``{KEY: info}``, the loss curves without
+    the images; the repository keeps its own in ``docs/evaluation/gatys_references.json``). A key
+    found only there is a hit without an image, ``(info, None)``: the curve's last point is the
+    reference's losses. :meth:`publish` adds an entry to it."""
+
+    def __init__(self, folder, references=None):
         self.folder = Path(folder)
+        self.references = None if references is None else Path(references)
 
     def key(self, photo_bytes, style_bytes, **settings):
         text = json.dumps(dict(photo=_digest(photo_bytes), style=_digest(style_bytes), **settings), sort_keys=True)
@@ -58,17 +71,42 @@ class GatysCache:
 
     def get(self, key):
         meta, image = self.folder / f'{key}.json', self.folder / f'{key}.png'
-        if not (meta.is_file() and image.is_file()):
-            return None
-        try:
-            return json.loads(meta.read_text()), io.read_image(image)
-        except (ValueError, OSError, ImageError):
-            return None  # a damaged entry is recomputed
+        if meta.is_file() and image.is_file():
+            try:
+                return json.loads(meta.read_text()), io.read_image(image)
+            except (ValueError, OSError, ImageError):
+                pass  # a damaged entry is recomputed (or read from the references)
+        info = self.published().get(key)
+        return None if not (info and info.get('curve')) else (info, None)
 
     def put(self, key, info, image):
         self.folder.mkdir(parents=True, exist_ok=True)
         io.write_image(self.folder / f'{key}.png', image)
         write_text_atomic(self.folder / f'{key}.json', json.dumps(info, indent=1))
+
+    def published(self):
+        """The references file's entries (``{}`` without one, or while it does not exist)."""
+        if self.references is None or not self.references.is_file():
+            return {}
+        try:
+            entries = json.loads(self.references.read_text())
+        except (ValueError, OSError) as e:
+            raise ConfigError(f'Gatys references {self.references}: cannot read it ({e})') from None
+        if not isinstance(entries, dict):
+            raise ConfigError(f'Gatys references {self.references}: not a JSON object of KEY: reference')
+        return entries
+
+    def publish(self, key, info):
+        """Add ``info`` (with its curve) under ``key`` to the references file; True if it was new."""
+        if self.references is None:
+            raise ConfigError('no Gatys references file to publish into')
+        entries = self.published()
+        if entries.get(key) == info or not info.get('curve'):
+            return False
+        entries[key] = info
+        self.references.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.references, json.dumps(dict(sorted(entries.items())), indent=1) + '\n')
+        return True
 
 
 @dataclass(frozen=True)
@@ -80,12 +118,15 @@ class EvaluationOptions:
     cached_gatys_only: bool = False  # compute no reference: use the cached ones
     gatys_curves: bool = False       # recompute cached references that have no loss curve
     vgg_weights: str = 'imagenet'
+    publish_gatys: bool = False      # add each reference used to the cache's references file
 
     def __post_init__(self):
         if self.size < 64:
             raise ConfigError(f'size must be at least 64 (VGG16 relu5_1 needs it), got {self.size}')
         if self.gatys_iters < 1:
             raise ConfigError(f'gatys_iters must be at least 1, got {self.gatys_iters}')
+        if self.publish_gatys and self.no_gatys:
+            raise ConfigError('--publish-gatys publishes Gatys references; it cannot go with --no-gatys')
         if self.cached_gatys_only and self.gatys_curves:
             raise ConfigError('--gatys-curves recomputes references; it cannot go with --cached-gatys-only')
 
@@ -210,9 +251,7 @@ def evaluate_model(model, photos, args: EvaluationOptions, cache):
             reference = gatys_reference(cache, gatys_settings, path, photo, style_path, style_bytes, args, meter)
         if reference is not None:
             info, gatys_img = reference
-            if gatys_img.shape != photo.shape:
-                raise ConfigError(f'cached Gatys result for {path.name} has size {gatys_img.shape}, not {photo.shape}')
-            row['gatys'] = dict(meter(gatys_img, photo), seconds=info.get('seconds'))
+            row['gatys'] = dict(reference_losses(info, gatys_img, photo, meter, path.name), seconds=info.get('seconds'))
             if info.get('curve'):
                 row['style_gatys_iters'] = equivalent_iterations(info['curve'], row['model']['style'])
                 at = curve_value_at(info['curve'], row['style_gatys_iters'], 'content_relu4_2')
@@ -257,6 +296,8 @@ def gatys_reference(cache, settings, path, photo, style_path, style_bytes, args,
     key = cache.key(path.read_bytes(), style_bytes, **settings)
     hit = cache.get(key)
     if args.cached_gatys_only or (hit is not None and (hit[0].get('curve') or not args.gatys_curves)):
+        if hit is not None and args.publish_gatys:
+            cache.publish(key, hit[0])
         return hit
     t0 = time.perf_counter()
     result = stylize_gatys(photo, style_path, size=args.size, iters=args.gatys_iters, vgg_weights=args.vgg_weights,
@@ -265,7 +306,22 @@ def gatys_reference(cache, settings, path, photo, style_path, style_bytes, args,
     curve = [dict(iter=k, **meter(img, photo)) for k, img in sorted(result.snapshots.items())]
     info = dict(settings, seconds=seconds, photo=path.name, style=style_path.name, curve=curve)
     cache.put(key, info, result.image)
+    if args.publish_gatys:
+        cache.publish(key, info)
     return info, io.read_image(cache.folder / f'{key}.png')  # as stored: the same numbers next time
+
+
+def reference_losses(info, image, photo, meter, name):
+    """The Gatys reference's losses: measured on its image, or (a published reference, no image)
+    the last point of its curve, which is that image's losses before it was rounded to 8 bits."""
+    if image is None:
+        last = info['curve'][-1]
+        if last['iter'] != info.get('iters'):
+            raise ConfigError(f'the published Gatys reference for {name} has no curve point at its last iteration')
+        return {m: last[m] for m in METRICS}
+    if image.shape != photo.shape:
+        raise ConfigError(f'cached Gatys result for {name} has size {image.shape}, not {photo.shape}')
+    return meter(image, photo)
 
 
 def equivalent_iterations(curve, style):

@@ -17,8 +17,9 @@ is exported fp32 only into a temporary folder with the run's painting, and measu
 - minutes: the sum of the run's logged step times up to the checkpoint (``log.jsonl``), the
   training's own time without start-up.
 
-Gatys references come from the evaluation's cache (``$MXSTYLE_HOME/gatys``); photos without one
-are left out of the ratios unless ``--compute-gatys`` computes them (minutes per photo).
+Gatys references come from the evaluation's cache (``$MXSTYLE_HOME/gatys``) or the repository's
+published ones (``docs/evaluation/gatys_references.json``); photos without one are left out of the
+ratios unless ``--compute-gatys`` computes them (minutes per photo).
 """
 import argparse
 import json
@@ -183,11 +184,11 @@ def plot(points, path):
 def main(argv=None):
     args = parse_args(argv)
     from mxstyle import files
-    from mxstyle.evaluation import EvaluationOptions, GatysCache
+    from mxstyle.evaluation import EvaluationOptions, GatysCache, default_references
 
     options = EvaluationOptions(size=args.size, gatys_iters=args.gatys_iters, vgg_weights=args.vgg_weights,
                                 cached_gatys_only=not args.compute_gatys)
-    cache = GatysCache(args.cache or files.mxstyle_home() / "gatys")
+    cache = GatysCache(args.cache or files.mxstyle_home() / "gatys", default_references())
     for out in (args.markdown, args.json, args.plot):  # before the minutes of measuring, not after
         if out:
             Path(out).parent.mkdir(parents=True, exist_ok=True)

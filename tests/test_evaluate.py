@@ -84,6 +84,56 @@ def test_gatys_cache_round_trip_and_damaged_entry(tmp_path):
     assert cache.get(key) is None  # recomputed, not a crash
 
 
+def test_gatys_cache_published_references(tmp_path):
+    refs = tmp_path / "refs.json"
+    cache = GatysCache(tmp_path / "cache", references=refs)
+    key = cache.key(b"photo", b"style", size=64, iters=3)
+    assert cache.get(key) is None and cache.published() == {}  # no file yet: nothing published
+    info = dict(iters=3, seconds=2.0, curve=[dict(iter=0, style=9.0), dict(iter=3, style=4.0)])
+    assert cache.publish(key, info) and not cache.publish(key, info)  # the second time: nothing new
+    assert not cache.publish("other", dict(iters=3))  # without a curve it is no reference
+    assert json.loads(refs.read_text()) == {key: info}
+    assert cache.get(key) == (info, None)  # a hit without an image
+    cache.put(key, dict(info, local=True), photo(8, 8))
+    assert cache.get(key)[0]["local"] and cache.get(key)[1] is not None  # the local cache comes first
+    refs.write_text("[1, 2]")
+    with pytest.raises(ev.ConfigError, match="not a JSON object"):
+        GatysCache(tmp_path / "empty", references=refs).get(key)
+    refs.write_text("{broken")
+    with pytest.raises(ev.ConfigError, match="cannot read it"):
+        GatysCache(tmp_path / "empty", references=refs).get(key)
+    with pytest.raises(ev.ConfigError, match="no Gatys references file"):
+        GatysCache(tmp_path / "cache").publish(key, info)
+
+
+def test_published_references_replace_the_cache(tiny, tmp_path, random_vgg_file):
+    """References published by one run give a fresh machine (no cache) the same ratios, from the
+    curves alone; the reference's losses are its curve's last point."""
+    from mxstyle.cli import evaluate as cli
+
+    photos = tmp_path / "photos"
+    for i in range(2):
+        io.write_image(photos / f"p{i}.jpg", photo(60, 90, seed=20 + i))
+    refs, out_json = tmp_path / "refs.json", tmp_path / "eval.json"
+    args = ["--model", str(tiny), "--photos", str(photos), "--size", "64", "--gatys-iters", "3",
+            "--vgg-weights", str(random_vgg_file), "--json", str(out_json), "--references", str(refs)]
+    assert cli.main(args + ["--cache", str(tmp_path / "cache"), "--publish-gatys"]) == 0
+    first = json.loads(out_json.read_text())["results"][0]["rows"]
+    published = json.loads(refs.read_text())
+    assert sorted(e["photo"] for e in published.values()) == ["p0.jpg", "p1.jpg"]
+    assert cli.main(args + ["--cache", str(tmp_path / "fresh"), "--cached-gatys-only"]) == 0
+    again = json.loads(out_json.read_text())["results"][0]["rows"]
+    assert not (tmp_path / "fresh").exists()  # nothing computed
+    for a, b in zip(first, again):
+        entry = next(e for e in published.values() if e["photo"] == a["photo"])
+        assert b["gatys"]["style"] == entry["curve"][-1]["style"]
+        assert b["style_gatys_iters"] == a["style_gatys_iters"]
+        for m in ("content_relu2_2", "content_relu4_2", "style"):  # the image's 8-bit rounding apart
+            assert b["ratio"][m] == pytest.approx(a["ratio"][m], rel=0.05)
+    with pytest.raises(ev.ConfigError, match="needs a references file"):
+        cli.main(args[:-2] + ["--references", "none", "--publish-gatys"])
+
+
 def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_file):
     photos = tmp_path / "photos"
     for i in range(2):

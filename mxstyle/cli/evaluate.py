@@ -16,6 +16,7 @@ now are replaced, the other models' rows stay as they were.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..errors import ConfigError
 
@@ -36,6 +37,11 @@ def parse_args(argv, prog=None):
     p.add_argument('--vgg-weights', default='imagenet',
                    help='a VGG16 .params file (default: the cached ImageNet weights, fetched on first use)')
     p.add_argument('--cache', default=None, help='Gatys cache folder (default $MXSTYLE_HOME/gatys)')
+    p.add_argument('--references', default=None, metavar='FILE',
+                   help='published Gatys references (loss curves) to use where the cache has none; '
+                        '"none" for no file (default: docs/evaluation/gatys_references.json in a checkout)')
+    p.add_argument('--publish-gatys', action='store_true',
+                   help='add every Gatys reference this run uses to the --references file')
     p.add_argument('--json', metavar='FILE', help='all numbers, per photo')
     p.add_argument('--markdown', metavar='FILE', help='the tables as Markdown')
     p.add_argument('--contact-sheet', metavar='FILE', help='photos x styles image (.jpg or .png)')
@@ -65,14 +71,18 @@ def main(argv=None, prog=None):
 
     options = ev.EvaluationOptions(size=args.size, gatys_iters=args.gatys_iters, no_gatys=args.no_gatys,
                                    cached_gatys_only=args.cached_gatys_only, gatys_curves=args.gatys_curves,
-                                   vgg_weights=args.vgg_weights)
+                                   vgg_weights=args.vgg_weights, publish_gatys=args.publish_gatys)
+    references = ev.default_references() if args.references is None else (
+        None if args.references.lower() == 'none' else Path(args.references))
+    if args.publish_gatys and references is None:
+        raise ConfigError('--publish-gatys needs a references file: give --references FILE')
     models = args.model or list_available_models()
     if not models:
         raise ConfigError('no models to evaluate: export one (mxstyle export) or give --model')
     photos = ev.find_photos(args.photos, args.limit)
     for doc in args.update_docs:
         ev.summary_block(doc)
-    cache = ev.GatysCache(args.cache or files.mxstyle_home() / 'gatys')
+    cache = ev.GatysCache(args.cache or files.mxstyle_home() / 'gatys', references)
     command = 'mxstyle evaluate ' + ' '.join(argv if argv is not None else sys.argv[1:])
     results, all_images, md = [], {}, []
     for model in models:

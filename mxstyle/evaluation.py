@@ -350,6 +350,14 @@ def curve_value_at(curve, iteration, key):
     return curve[0][key] if iteration == curve[0]['iter'] else None
 
 
+def merge_results(previous, new):
+    """``previous`` results (an earlier ``--json`` file's) with each model in ``new`` put in place of
+    the entry of the same name, or appended: a file keeps the models not evaluated this time."""
+    by_name = {r['name']: r for r in new}
+    merged = [by_name.pop(r['name'], r) for r in previous]
+    return merged + [r for r in new if r['name'] in by_name]
+
+
 def median(values):
     return statistics.median(values) if values else None
 

@@ -134,6 +134,30 @@ def test_published_references_replace_the_cache(tiny, tmp_path, random_vgg_file)
         cli.main(args[:-2] + ["--references", "none", "--publish-gatys"])
 
 
+def test_json_and_markdown_keep_other_models(tiny, tmp_path, random_vgg_file):
+    from mxstyle.cli import evaluate as cli
+
+    photos = tmp_path / "photos"
+    io.write_image(photos / "p0.jpg", photo(60, 90, seed=30))
+    out_json, out_md = tmp_path / "eval.json", tmp_path / "eval.md"
+    args = ["--model", str(tiny), "--photos", str(photos), "--size", "64", "--no-gatys",
+            "--vgg-weights", str(random_vgg_file), "--json", str(out_json), "--markdown", str(out_md)]
+    assert cli.main(args) == 0
+    data = json.loads(out_json.read_text())
+    (mine,) = data["results"]
+    other = dict(mine, name="other", command="mxstyle evaluate --model other")
+    out_json.write_text(json.dumps(dict(command="earlier", results=[other, mine])))
+    assert cli.main(args + ["--limit", "1"]) == 0
+    results = json.loads(out_json.read_text())["results"]
+    assert [r["name"] for r in results] == ["other", mine["name"]]  # replaced in place, the other kept
+    assert results[0] == other and results[1]["command"].endswith("--limit 1")
+    text = out_md.read_text()
+    assert "**other (" in text and f"**{mine['name']} (" in text and "*mxstyle evaluate --model other*" in text
+    out_json.write_text("{not json")
+    with pytest.raises(ev.ConfigError, match="holds no earlier results"):
+        cli.main(args)
+
+
 def test_command_line_tables_card_and_contact_sheet(tiny, tmp_path, random_vgg_file):
     photos = tmp_path / "photos"
     for i in range(2):

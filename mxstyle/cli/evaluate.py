@@ -42,8 +42,11 @@ def parse_args(argv, prog=None):
                         '"none" for no file (default: docs/evaluation/gatys_references.json in a checkout)')
     p.add_argument('--publish-gatys', action='store_true',
                    help='add every Gatys reference this run uses to the --references file')
-    p.add_argument('--json', metavar='FILE', help='all numbers, per photo')
-    p.add_argument('--markdown', metavar='FILE', help='the tables as Markdown')
+    p.add_argument('--json', metavar='FILE',
+                   help='all numbers, per photo, with the command that measured them (the results of '
+                        'other models already in the file are kept)')
+    p.add_argument('--markdown', metavar='FILE',
+                   help='the tables as Markdown: the models of the --json file, else of this run')
     p.add_argument('--contact-sheet', metavar='FILE', help='photos x styles image (.jpg or .png)')
     p.add_argument('--update-card', action='store_true', help="write the summary into each model's model.json")
     p.add_argument('--update-docs', nargs='+', metavar='FILE', default=[],
@@ -60,6 +63,42 @@ def _write(path, option, text):
         write_text_atomic(path, text)
     except OSError as e:
         raise ConfigError(f'{option} {path}: cannot write it ({e.strerror or e})') from None
+
+
+def _title(result):
+    from .. import evaluation as ev
+
+    s = result['summary']
+    title = f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px'
+    if not s['gatys_photos']:
+        return title + ': the model\'s losses only (no Gatys reference)'
+    if s['gatys_photos'] < s['photos']:
+        title += f' (Gatys reference on {s["gatys_photos"]} of them)'
+    return title + (f', model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= '
+                    f'{ev.GOAL_RATIO}, int8 >= {ev.GOAL_PSNR:.0f} dB): {"met" if s["goal_met"] else "not met"}')
+
+
+def _markdown(results):
+    """tables.md: the summary, then each model's table under the command that measured it."""
+    from .. import evaluation as ev
+
+    parts = ['**summary**', '', ev.markdown(ev.summary_table(results)), '']
+    for r in results:
+        parts += [f'**{_title(r)}**', '', f'*{r.get("command", "command not recorded")}*', '',
+                  ev.markdown(ev.model_table(r)), '']
+    return '\n'.join(parts)
+
+
+def _previous_results(path):
+    """The results an earlier run wrote to the --json file (none if it is absent)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text())['results'])
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        raise ConfigError(f'--json {path}: holds no earlier results this run could keep ({e}); '
+                          'move it away to start a new file') from None
 
 
 def main(argv=None, prog=None):
@@ -80,37 +119,30 @@ def main(argv=None, prog=None):
     if not models:
         raise ConfigError('no models to evaluate: export one (mxstyle export) or give --model')
     photos = ev.find_photos(args.photos, args.limit)
-    for doc in args.update_docs:
+    for doc in args.update_docs:  # checked before the minutes of evaluation
         ev.summary_block(doc)
+    previous = _previous_results(args.json) if args.json else []
     cache = ev.GatysCache(args.cache or files.mxstyle_home() / 'gatys', references)
     command = 'mxstyle evaluate ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    results, all_images, md = [], {}, []
+    results, all_images = [], {}
     for model in models:
         result, images = ev.evaluate_model(model, photos, options, cache)
+        result['command'] = command
         results.append(result)
         all_images[result['name']] = images
-        rows = ev.model_table(result)
-        s = result['summary']
-        title = f'{result["name"]} ({result["arch"]}, {s["backend"]}), {s["photos"]} photos at {s["size"]} px'
-        if s['gatys_photos']:
-            if s['gatys_photos'] < s['photos']:
-                title += f' (Gatys reference on {s["gatys_photos"]} of them)'
-            title += (f', model / Gatys ({s["gatys_iters"]} L-BFGS iterations); goal (each ratio <= '
-                      f'{ev.GOAL_RATIO}, int8 >= {ev.GOAL_PSNR:.0f} dB): {"met" if s["goal_met"] else "not met"}')
-        else:
-            title += ': the model\'s losses only (no Gatys reference)'
-        print('\n' + title + '\n' + ev.text(rows))
-        md += [f'**{title}**', '', ev.markdown(rows), '']
+        print('\n' + _title(result) + '\n' + ev.text(ev.model_table(result)))
         if args.update_card:
             ev.update_card(result, command)
-    if args.json:
-        _write(args.json, '--json', json.dumps(dict(command=command, results=results), indent=1))
     summary_rows = ev.summary_table(results)
-    summary = ev.markdown(summary_rows)
     if len(results) > 1:
         print('\nsummary\n' + ev.text(summary_rows))
+    # the --json file keeps the other models' results, as --update-docs keeps their rows, and
+    # --markdown shows what it holds
+    kept = ev.merge_results(previous, results)
+    if args.json:
+        _write(args.json, '--json', json.dumps(dict(command=command, results=kept), indent=1))
     if args.markdown:
-        _write(args.markdown, '--markdown', f'*{command}*\n\n**summary**\n\n{summary}\n\n' + '\n'.join(md))
+        _write(args.markdown, '--markdown', _markdown(kept))
     for doc in args.update_docs:
         write_text_atomic(doc, ev.summary_block(doc, summary_rows))
         print(f'summary table written into {doc}')

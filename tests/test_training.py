@@ -134,6 +134,46 @@ def test_resume_follows_the_same_loss_trajectory(tmp_path, dataset, random_vgg_f
         np.testing.assert_allclose(wa[key].asnumpy(), wb[key].asnumpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_lr_final_decays_along_a_half_cosine():
+    o = TrainOptions(style="s", data="d", out="o", steps=5, lr=1e-3, lr_final=1e-4)
+    lrs = [o.lr_at(step) for step in range(1, 6)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-4)
+    assert lrs[2] == pytest.approx(5.5e-4) and all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert TrainOptions(style="s", data="d", out="o", lr=1e-3).lr_at(7) == 1e-3  # constant without it
+
+
+def test_a_decaying_lr_is_logged_resumes_exactly_and_fixes_the_steps(tmp_path, dataset, random_vgg_file,
+                                                                      monkeypatch):
+    from mxstyle.training import loop
+
+    decay = dict(lr=2e-3, lr_final=2e-4)
+    train(options(dataset, tmp_path / "a", random_vgg_file, **decay))
+    real_step, calls = loop.train_step, []
+
+    def killed_at_step_6(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt  # after checkpoint 4 and step 5
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_step", killed_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train(options(dataset, tmp_path / "b", random_vgg_file, **decay))
+    monkeypatch.setattr(loop, "train_step", real_step)
+    resumed = train(options(dataset, tmp_path / "b", random_vgg_file, resume=True, **decay))
+    assert resumed.step == 8
+    a, b = read_log(tmp_path / "a"), read_log(tmp_path / "b")
+    want = [options(dataset, "x", random_vgg_file, **decay).lr_at(k) for k in range(1, 9)]
+    assert want[0] == pytest.approx(2e-3) and want[-1] == pytest.approx(2e-4)
+    assert [r["lr"] for r in a] == pytest.approx(want) and [r["lr"] for r in b] == pytest.approx(want)
+    for ra, rb in zip(a, b):
+        assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-5), ra["step"]
+    with pytest.raises(ConfigError, match="--steps"):  # the schedule spans the run's planned steps
+        train(options(dataset, tmp_path / "b", random_vgg_file, resume=True, steps=12, **decay))
+    with pytest.raises(ConfigError, match="--lr-final"):
+        train(options(dataset, tmp_path / "b", random_vgg_file, resume=True, lr=2e-3))
+
+
 def test_auto_precision_is_decided_by_the_cpu_and_a_resume_keeps_the_runs_own(tmp_path, dataset, random_vgg_file,
                                                                              monkeypatch):
     from mxstyle.training import loop
@@ -303,6 +343,7 @@ def test_a_checkpoint_from_before_the_saturation_penalty_resumes_without_it(tmp_
     (dict(steps=0), "steps"), (dict(image_size=30), "multiple"),
     (dict(lr=0), "lr"), (dict(style_layers=("relu9_1",)), "relu9_1"),
     (dict(keep_checkpoints=-1), "keep-checkpoints"), (dict(precision="float16"), "precision"),
+    (dict(lr_final=1.0), "lr-final"), (dict(lr_final=0.0), "lr-final"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, dataset, random_vgg_file, bad, match):
     with pytest.raises(ConfigError, match=match):

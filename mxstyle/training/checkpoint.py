@@ -103,14 +103,17 @@ def load_checkpoint(path, generator, trainer=None, ctx=None, state=None):
 
 
 def _leg(run_name, run_record, steps):
-    """One leg of a lineage: the run, its generator, its loss, lr and loss-network precision (float32
-    before the option existed), and the steps it gave."""
+    """One leg of a lineage: the run, its generator, its loss, lr (and its decay, if any) and
+    loss-network precision (float32 before the option existed), and the steps it gave."""
     loss = run_record.get("loss_config") or {}
     options = run_record.get("options") or {}
-    return dict(run=run_name, arch=run_record.get("arch"), steps=steps, lr=options.get("lr"),
-                content=[loss.get("content_weight"), list(loss.get("content_layers") or [])],
-                style=[loss.get("style_weight"), list(loss.get("style_layers") or [])],
-                precision=run_record.get("loss_precision", "float32"))
+    leg = dict(run=run_name, arch=run_record.get("arch"), steps=steps, lr=options.get("lr"),
+               content=[loss.get("content_weight"), list(loss.get("content_layers") or [])],
+               style=[loss.get("style_weight"), list(loss.get("style_layers") or [])],
+               precision=run_record.get("loss_precision", "float32"))
+    if options.get("lr_final") is not None:  # a decaying lr: to lr_final over the leg's planned steps
+        leg["lr_schedule"] = dict(final=options["lr_final"], over_steps=options.get("steps"))
+    return leg
 
 
 def lineage(checkpoint, state=None):

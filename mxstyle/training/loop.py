@@ -6,6 +6,7 @@ guards, a progress bar, ``log.jsonl``, checkpoints that resume exactly, previews
 """
 import hashlib
 import json
+import math
 import os
 import time
 import warnings
@@ -32,7 +33,7 @@ TRAIN_PRECISIONS = ("auto",) + PRECISIONS
 
 def _option(default, help=None, **cli):
     """A field that ``mxstyle train`` offers as an option (mxstyle.cli.options.add_dataclass_options):
-    ``help`` (``%(default)s`` allowed), optionally ``flag``, ``metavar``, ``choices``."""
+    ``help`` (``%(default)s`` allowed), optionally ``flag``, ``metavar``, ``choices``, ``type``."""
     return field(default=default, metadata=dict(help=help, **cli))
 
 
@@ -57,6 +58,10 @@ class TrainOptions:
     image_size: int = _option(256, "training crop size (default %(default)s)")
     style_size: int = _option(512, "longest side of the style image (default %(default)s)")
     lr: float = _option(5e-4)
+    lr_final: Optional[float] = _option(
+        None, "decay the learning rate from --lr at step 1 to this at the last step, along a half cosine "
+              "(default: none, a constant --lr); the schedule is fixed to --steps, which a resume keeps",
+        metavar="LR", type=float)
     seed: int = _option(0)
     checkpoint_every: int = _option(200)
     log_every: int = _option(1)
@@ -101,6 +106,8 @@ class TrainOptions:
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, not {value!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, not {self.lr}")
+        if self.lr_final is not None and not 0 < self.lr_final <= self.lr:
+            raise ConfigError(f"lr-final must be > 0 and at most --lr ({self.lr}), not {self.lr_final}")
         if not self.saturation_weight >= 0:
             raise ConfigError(f"saturation-weight must be >= 0, not {self.saturation_weight}")
         if not (is_integer(self.keep_checkpoints) and self.keep_checkpoints >= 0):
@@ -115,6 +122,14 @@ class TrainOptions:
             raise ConfigError(f"workers must be >= 0, not {self.workers}")
         check_input_shape(get_model(self.arch) if generator is None else generator, self.image_size, self.image_size)
         self.loss_config()
+
+    def lr_at(self, step):
+        """The learning rate of step ``step`` (1 .. ``steps``): ``lr``, or with ``lr_final`` a half
+        cosine from ``lr`` at step 1 to ``lr_final`` at the last step."""
+        if self.lr_final is None or self.steps == 1:
+            return self.lr
+        t = min(max(step - 1, 0), self.steps - 1) / (self.steps - 1)
+        return self.lr_final + (self.lr - self.lr_final) * 0.5 * (1 + math.cos(math.pi * t))
 
     def loss_precision(self):
         """``precision`` with "auto" decided for this CPU."""
@@ -131,7 +146,9 @@ class TrainOptions:
 # Options that must not change when a run is resumed: they define the loss trajectory.
 RESUME_FIXED = ("arch", "batch_size", "image_size", "style_size", "content_weight", "style_weight",
                 "tv_weight", "saturation_weight", "content_layers", "style_layers", "style_layer_weights",
-                "lr", "seed")
+                "lr", "lr_final", "seed")
+# ... and with a decaying learning rate, the steps its schedule spans.
+RESUME_FIXED_WITH_SCHEDULE = ("steps",)
 # What a checkpoint written before an option existed was trained with.
 LEGACY_OPTIONS = dict(saturation_weight=0.0)
 
@@ -258,7 +275,8 @@ def _restore(options, latest, latest_state, setup, run_state):
     if "init_from" in state["run"]:
         run_state["init_from"] = state["run"]["init_from"]
     old = dict(LEGACY_OPTIONS, **state["run"]["options"])
-    changed = [k for k in RESUME_FIXED if _norm(old.get(k)) != _norm(getattr(options, k))]
+    fixed = RESUME_FIXED + (RESUME_FIXED_WITH_SCHEDULE if options.lr_final is not None else ())
+    changed = [k for k in fixed if _norm(old.get(k)) != _norm(getattr(options, k))]
     if changed:
         raise ConfigError("cannot resume with different " + ", ".join(
             f"--{k.replace('_', '-')} ({old.get(k)} in the checkpoint, {getattr(options, k)} now)"
@@ -346,12 +364,16 @@ def _step_loop(options, setup, style_grams, dataset, folder, start, on_alert):
                 t0 = time.perf_counter()
                 mx.random.seed(_step_seed(options.seed, data_step))
                 step = data_step + 1
+                if options.lr_final is not None:
+                    setup.trainer.set_learning_rate(options.lr_at(step))
                 terms, stylized = train_step(setup.graph, setup.trainer, mx.nd.array(batch, ctx=setup.ctx),
                                              style_grams, step=step)
                 seconds = time.perf_counter() - t0
                 for alert in guards.check(step, batch, stylized.asnumpy()):
                     report(alert)
                 last = dict(step=step, **terms, seconds=round(seconds, 4))
+                if options.lr_final is not None:
+                    last["lr"] = setup.trainer.learning_rate
                 if step % options.log_every == 0 or step == options.steps:
                     folder.log(last)
                 if bar is not None:

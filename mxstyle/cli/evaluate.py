@@ -11,7 +11,10 @@ already have one, to redo tables and contact sheets without those minutes. ``--u
 writes the summary into each model's ``model.json``; the contact sheet shows every photo in every
 style. ``--update-docs FILE`` rewrites the summary table between the evaluate.py markers of a
 Markdown file, so the README's numbers are this tool's output: the rows of the models evaluated
-now are replaced, the other models' rows stay as they were.
+now are replaced, the other models' rows stay as they were; ``--json`` keeps the other models'
+results the same way, and ``--markdown`` renders every model the JSON holds. Gatys references come
+from the cache, else from the published ones (``--references``; a checkout's
+``docs/evaluation/gatys_references.json``), to which ``--publish-gatys`` adds this run's.
 """
 import argparse
 import json

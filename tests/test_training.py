@@ -311,6 +311,44 @@ def test_init_from_starts_a_new_run_from_another_runs_generator(tmp_path, datase
         train(options(dataset, tmp_path / "y", random_vgg_file, arch="johnson_lite", init_from=str(base)))
 
 
+def test_init_from_a_narrower_generator_widens_it_to_the_same_function(tmp_path, dataset, random_vgg_file):
+    from mxstyle.models import get_model
+    from mxstyle.training import widen
+
+    base = tmp_path / "narrow"
+    train(options(dataset, base, random_vgg_file, steps=2, arch="johnson_s8_skip"))
+    wide = tmp_path / "wide"
+    # at lr 1e-12 the one step changes nothing visible: the checkpoint is the widened start
+    train(options(dataset, wide, random_vgg_file, steps=1, lr=1e-12, arch="johnson_s8_skip_w12", init_from=str(base)))
+    record = json.loads((wide / "config.json").read_text())["init_from"]
+    assert record["arch"] == "johnson_s8_skip" and record["widened_to"] == "johnson_s8_skip_w12"
+    narrow_net, wide_net = get_model("johnson_s8_skip"), get_model("johnson_s8_skip_w12")
+    narrow_net.load_parameters(str(ckpt.latest_checkpoint(base) / "generator.params"))
+    wide_net.load_parameters(str(ckpt.latest_checkpoint(wide) / "generator.params"))
+    x = mx.nd.array(np.random.RandomState(1).uniform(0, 255, (1, 3, 48, 64)))
+    np.testing.assert_allclose(wide_net(x).asnumpy(), narrow_net(x).asnumpy(), atol=1e-2)
+    # the new channels are in use (not zero) and the trained ones kept their values
+    first = [p for n, p in wide_net._collect_params_with_prefix().items() if n.endswith("weight")][0].data().asnumpy()
+    trained = [p for n, p in narrow_net._collect_params_with_prefix().items() if n.endswith("weight")][0].data().asnumpy()
+    assert first.shape == (12, 3, 3, 3) and np.abs(first[8:]).max() > 0
+    np.testing.assert_allclose(first[:8], trained, rtol=1e-4, atol=1e-5)
+    # Adam's moments came along, widened: the run continues
+    assert train(options(dataset, wide, random_vgg_file, steps=3, lr=1e-12, arch="johnson_s8_skip_w12",
+                         init_from=str(base), resume=True)).step == 3
+    assert not widen.is_widening({"a": (4, 3)}, {"a": (2, 3)}) and not widen.is_widening({"a": (2,)}, {"b": (2,)})
+    with pytest.raises(ConfigError, match="nor a narrower one"):  # wider to narrower
+        train(options(dataset, tmp_path / "back", random_vgg_file, arch="johnson_s8_skip", init_from=str(wide)))
+
+
+def test_widen_array_keeps_old_outputs_blind_to_new_inputs():
+    from mxstyle.training.widen import widen_array
+
+    trained, fresh = np.ones((2, 3, 1, 1)), np.full((4, 5, 1, 1), 7.0)
+    out = widen_array(trained, fresh, inputs_axis=1)
+    assert (out[:2, :3] == 1).all() and (out[:2, 3:] == 0).all() and (out[2:] == 7).all()
+    assert (widen_array(np.ones(2), np.full(3, 5.0)) == [1, 1, 5]).all()
+
+
 def test_init_from_another_architecture_with_the_same_parameters(tmp_path, dataset, random_vgg_file):
     base = tmp_path / "s8"
     train(options(dataset, base, random_vgg_file, steps=1, arch="johnson_s8"))

@@ -22,7 +22,8 @@ from mxnet.gluon.block import HybridBlock
 from .layers import ConvNormReLU, ReflectConv, ResidualBlock, tanh_to_pixels
 from .registry import register_model
 
-__all__ = ['JOHNSON_SPECS', 'JohnsonNet', 'johnson', 'johnson_lite', 'johnson_s8', 'johnson_s8_skip']
+__all__ = ['JOHNSON_SPECS', 'JohnsonNet', 'johnson', 'johnson_lite', 'johnson_s8', 'johnson_s8_skip',
+           'johnson_s8_skip_w12']
 
 #: name -> keyword arguments of :class:`JohnsonNet`.
 JOHNSON_SPECS = {
@@ -36,6 +37,10 @@ JOHNSON_SPECS = {
     # johnson_s8 with skips at 1/4 and 1/2 resolution: the same parameters, and the structure of
     # the photo kept where the bottleneck (64 values per 8x8 pixels) loses it.
     'johnson_s8_skip': dict(channels=(8, 16, 32, 64), res_blocks=3, outer_kernel=3, skips=2),
+    # johnson_s8_skip 1.5x as wide (36.3 kFLOP per pixel, 2.2x): more channels for the mid-scale
+    # texture (relu2_1, relu3_1) the thin decoder leaves behind (docs/training.md, "Width"). It
+    # starts from a trained johnson_s8_skip computing the same function (mxstyle.training.widen).
+    'johnson_s8_skip_w12': dict(channels=(12, 24, 48, 96), res_blocks=3, outer_kernel=3, skips=2),
 }
 
 
@@ -137,6 +142,12 @@ def johnson_s8(**kwargs):
 def johnson_s8_skip(**kwargs):
     """johnson_s8 with additive encoder-decoder skips at 1/4 and 1/2 resolution."""
     return _build('johnson_s8_skip', **kwargs)
+
+
+@register_model
+def johnson_s8_skip_w12(**kwargs):
+    """johnson_s8_skip with 12/24/48/96 channels (1.5x as wide)."""
+    return _build('johnson_s8_skip_w12', **kwargs)
 
 
 @register_model

@@ -22,6 +22,7 @@ from ..values import is_integer
 from ..vgg import PRECISIONS
 from ..models import check_input_shape, get_model, list_models
 from . import checkpoint as ckpt
+from . import widen
 from .graph import DEFAULT_SATURATION_WEIGHT, TRAIN_LOSS_DEFAULTS, default_train_config
 from .guards import OutputGuards
 from .step import build_training, train_step
@@ -399,10 +400,14 @@ def _init_from(options, generator, trainer, ctx):
         raise ConfigError(f"--init-from {source}: not a training run or checkpoint folder")
     state = ckpt.read_checkpoint(folder)
     arch = state["run"]["arch"]
-    if arch != options.arch and _parameter_shapes(arch) != _parameter_shapes(options.arch):
+    widened = arch != options.arch and _parameter_shapes(arch) != _parameter_shapes(options.arch)
+    if widened and not widen.is_widening(_parameter_shapes(arch), _parameter_shapes(options.arch)):
         raise ConfigError(f"--init-from {source} holds a {arch} generator, not {options.arch} (nor one with "
-                          "the same parameters)")
-    ckpt.load_checkpoint(folder, generator, trainer, ctx=ctx, state=state)
+                          "the same parameters, nor a narrower one of its family)")
+    if widened:
+        _init_widened(folder, arch, generator, trainer, ctx)
+    else:
+        ckpt.load_checkpoint(folder, generator, trainer, ctx=ctx, state=state)
     trainer.set_learning_rate(options.lr)  # the loaded optimizer state carries the source run's
     changed = _loss_changes(state["run"], options)
     if changed:
@@ -412,7 +417,32 @@ def _init_from(options, generator, trainer, ctx):
             "(docs/training.md); for a new objective start a new run", RuntimeWarning, stacklevel=4)
     return dict(checkpoint=str(folder.resolve()), step=state["step"], arch=arch,
                 generator_sha256=state["files"][ckpt.GENERATOR_FILE], loss_changes=changed,
-                lineage=ckpt.lineage(folder, state))
+                lineage=ckpt.lineage(folder, state), **({"widened_to": options.arch} if widened else {}))
+
+
+def _init_widened(folder, arch, generator, trainer, ctx):
+    """Load checkpoint ``folder`` of the narrower ``arch`` into the wider, initialized ``generator``
+    and its ``trainer`` (:mod:`.widen`), and check that the output is the trained network's."""
+    import tempfile
+
+    import mxnet as mx
+    import numpy as np
+
+    from ..models import get_model
+
+    source = get_model(arch)
+    source.load_parameters(str(folder / ckpt.GENERATOR_FILE), ctx=ctx)
+    widen.widen_generator(source, generator)
+    with tempfile.TemporaryDirectory() as tmp:
+        states = Path(tmp) / ckpt.TRAINER_FILE
+        states.write_bytes(widen.widen_trainer_states(folder / ckpt.TRAINER_FILE, trainer._params))
+        trainer.load_states(str(states))
+    side = 2 * getattr(generator, 'min_size', 32)
+    x = mx.nd.array(np.random.RandomState(0).uniform(0, 255, (1, 3, side, side)), ctx=ctx)
+    gap = float(mx.nd.abs(source(x) - generator(x)).max().asscalar())
+    if gap > 1e-2:  # float32 sums in another order: far below a grey level of 255
+        raise ConfigError(f"widening {arch} to {getattr(generator, 'arch', 'the generator')} changed the output "
+                          f"(by up to {gap:.3g} of 255): the two are not one family")
 
 
 def _parameter_shapes(arch):

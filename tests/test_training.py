@@ -46,7 +46,7 @@ def dataset(tmp_path_factory):
 
 
 def options(dataset, out, vgg_file, **kw):
-    base = dict(style=str(dataset / "style.png"), data=str(dataset / "photos"), out=str(out), steps=8,
+    base = dict(style=str(dataset / "style.png"), data=str(dataset / "photos"), out=str(out), steps=8, arch="johnson_s8_skip",
                 batch_size=2, image_size=32, checkpoint_every=4, workers=0, vgg_weights=vgg_file,
                 progress=False, preview_size=48)
     base.update(kw)
@@ -77,7 +77,7 @@ def test_lineage_is_recorded_through_init_from_and_reaches_the_card(tmp_path, da
     train(options(dataset, b, random_vgg_file, steps=1, checkpoint_every=1, init_from=str(a), lr=1e-4, style_weight=9.0))
     legs = json.loads((b / "config.json").read_text())["init_from"]["lineage"]
     assert [(leg["run"], leg["steps"]) for leg in legs] == [("base", 2), ("a", 3)]
-    assert legs[1]["style"] == [9.0, list(TrainOptions.style_layers)] and legs[1]["arch"] == TrainOptions.arch
+    assert legs[1]["style"] == [9.0, list(TrainOptions.style_layers)] and legs[1]["arch"] == "johnson_s8_skip"
     full = ckpt.lineage(ckpt.latest_checkpoint(b))
     assert [(leg["run"], leg["steps"], leg["lr"]) for leg in full] == [("base", 2, 5e-4), ("a", 3, 5e-4), ("b", 1, 1e-4)]
     assert full[0]["style"][0] == 8.0 and full[2]["style"][0] == 9.0
@@ -106,7 +106,7 @@ def test_lineage_is_recorded_through_init_from_and_reaches_the_card(tmp_path, da
                                                    init_from=dict(json.loads((a / "config.json").read_text())["init_from"],
                                                                   lineage=None))))
     legs = ckpt.lineage(ckpt.latest_checkpoint(b))
-    assert legs[0] == dict(run="base", arch=TrainOptions.arch, steps=2, record="not found")
+    assert legs[0] == dict(run="base", arch="johnson_s8_skip", steps=2, record="not found")
     assert [leg["run"] for leg in legs] == ["base", "a", "b"]
     card = export_model(str(b), "lineage2", str(tmp_path / "model2"), log=lambda *_: None)
     assert card["training"]["total_steps"] is None
@@ -231,7 +231,8 @@ def test_a_run_writes_log_plot_previews_and_keeps_two_checkpoints(tmp_path, data
         "step-000002.jpg", "step-000004.jpg", "step-000006.jpg"]
     assert [p.name for p in ckpt.complete_checkpoints(run)] == ["step-000004", "step-000006"]
     assert ckpt.latest_checkpoint(run).name == "step-000006"
-    assert json.loads((run / "config.json").read_text())["arch"] == TrainOptions.arch == "johnson_s8_skip"
+    assert json.loads((run / "config.json").read_text())["arch"] == "johnson_s8_skip"
+    assert TrainOptions.arch == "johnson_s8_skip_w12"  # the default: the shipped default model's
     # keep_checkpoints=0 keeps every one (to compare a run's checkpoints afterwards)
     every = tmp_path / "every"
     train(options(dataset, every, random_vgg_file, steps=6, checkpoint_every=2, keep_checkpoints=0))

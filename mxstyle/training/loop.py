@@ -400,8 +400,9 @@ def _init_from(options, generator, trainer, ctx):
         raise ConfigError(f"--init-from {source}: not a training run or checkpoint folder")
     state = ckpt.read_checkpoint(folder)
     arch = state["run"]["arch"]
-    widened = arch != options.arch and _parameter_shapes(arch) != _parameter_shapes(options.arch)
-    if widened and not widen.is_widening(_parameter_shapes(arch), _parameter_shapes(options.arch)):
+    shapes = None if arch == options.arch else (_parameter_shapes(arch), _parameter_shapes(options.arch))
+    widened = shapes is not None and shapes[0] != shapes[1]
+    if widened and not widen.is_widening(*shapes):
         raise ConfigError(f"--init-from {source} holds a {arch} generator, not {options.arch} (nor one with "
                           "the same parameters, nor a narrower one of its family)")
     if widened:

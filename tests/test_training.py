@@ -14,7 +14,7 @@ import pytest
 from mxnet.gluon import HybridBlock
 
 from mxstyle import ConfigError, io, vgg, weights
-from mxstyle.models import get_model, register_model
+from mxstyle.models import get_model, registry
 from mxstyle.training import DivergedError, TrainOptions, checkpoint as ckpt, train
 from mxstyle.system import has_native_bf16
 from mxstyle.training.guards import OutputGuards, check_finite
@@ -426,12 +426,16 @@ class _Forced(HybridBlock):
         return F.broadcast_mul(x, gain) * float("nan")
 
 
-for _mode in ("constant", "cast", "nan"):
-    register_model(lambda mode=_mode, **kw: _Forced(mode, **kw), name=f"test_{_mode}")
+@pytest.fixture
+def forced_models(monkeypatch):
+    """The _Forced generators, registered for one test only: an entry left in the registry would
+    join tests/test_models.py's registry-parametrized tests wherever that module is collected later."""
+    for mode in ("constant", "cast", "nan"):
+        monkeypatch.setitem(registry._MODELS, f"test_{mode}", lambda mode=mode, **kw: _Forced(mode, **kw))
 
 
 @pytest.mark.parametrize("mode,kind", [("constant", "collapse"), ("cast", "color_cast")])
-def test_guard_fires_within_a_few_steps(tmp_path, dataset, random_vgg_file, mode, kind):
+def test_guard_fires_within_a_few_steps(tmp_path, dataset, random_vgg_file, mode, kind, forced_models):
     alerts = []
     train(options(dataset, tmp_path / "run", random_vgg_file, arch=f"test_{mode}", steps=5, lr=1e-6),
           on_alert=alerts.append)
@@ -445,7 +449,7 @@ def test_a_healthy_batch_raises_no_alert(rng):
     assert not any(guards.check(s, photos, photos * 0.8 + 20) for s in range(1, 6))
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dataset, random_vgg_file):
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dataset, random_vgg_file, forced_models):
     run = tmp_path / "run"
     train(options(dataset, run, random_vgg_file, steps=4))
     good = ckpt.latest_checkpoint(run)

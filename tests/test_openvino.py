@@ -17,7 +17,7 @@ from tiny_model import photo
 
 pytest.importorskip("openvino", reason="the OpenVINO backend needs pip install openvino")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-ARCHS = [a for a in list_models() if not a.startswith("test_")]
+ARCHS = list_models()
 
 
 @pytest.mark.parametrize("arch", ARCHS)

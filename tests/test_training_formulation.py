@@ -21,8 +21,8 @@ from mxstyle.training.graph import build_training_graph, default_train_config  #
 
 pytestmark = pytest.mark.filterwarnings('ignore:Please import `csr_matrix`:DeprecationWarning')
 
-# every registered generator (a throw-away one registered by another test module is not built in)
-MODELS = [name for name in list_models() if not name.startswith('test_')]
+# every registered generator
+MODELS = list_models()
 
 
 def _generator(name, seed=0):

@@ -337,8 +337,53 @@ def test_init_from_a_narrower_generator_widens_it_to_the_same_function(tmp_path,
     assert train(options(dataset, wide, random_vgg_file, steps=3, lr=1e-12, arch="johnson_s8_skip_w12",
                          init_from=str(base), resume=True)).step == 3
     assert not widen.is_widening({"a": (4, 3)}, {"a": (2, 3)}) and not widen.is_widening({"a": (2,)}, {"b": (2,)})
-    with pytest.raises(ConfigError, match="nor a narrower one"):  # wider to narrower
+    with pytest.raises(ConfigError, match="nor a smaller one"):  # wider to narrower
         train(options(dataset, tmp_path / "back", random_vgg_file, arch="johnson_s8_skip", init_from=str(wide)))
+
+
+def test_init_from_grows_a_generator_by_identity_blocks_and_moves_adams_state_by_name(tmp_path, dataset, random_vgg_file):
+    import pickle
+
+    from mxstyle.models import get_model
+    from mxstyle.training import widen
+
+    base = tmp_path / "narrow"
+    train(options(dataset, base, random_vgg_file, steps=2, arch="johnson_s8_skip"))
+    grown = tmp_path / "grown"
+    # widened and deepened at once; at lr 1e-12 the one step changes nothing visible
+    train(options(dataset, grown, random_vgg_file, steps=1, lr=1e-12, arch="johnson_s8_skip_w12_decres",
+                  init_from=str(base)))
+    narrow_net, grown_net = get_model("johnson_s8_skip"), get_model("johnson_s8_skip_w12_decres")
+    narrow_net.load_parameters(str(ckpt.latest_checkpoint(base) / "generator.params"))
+    grown_net.load_parameters(str(ckpt.latest_checkpoint(grown) / "generator.params"))
+    x = mx.nd.array(np.random.RandomState(1).uniform(0, 255, (1, 3, 48, 64)))
+    np.testing.assert_allclose(grown_net(x).asnumpy(), narrow_net(x).asnumpy(), atol=1e-2)
+    # the Trainer orders parameters by full name, so the new blocks shift the old ones' indices:
+    # each Adam state must follow its parameter by name
+    old_order, new_order = widen.trainer_order(narrow_net), widen.trainer_order(grown_net)
+    assert [n for n in new_order if n in old_order] == old_order
+    assert new_order[:len(old_order)] != old_order
+    source_file = ckpt.latest_checkpoint(base) / ckpt.TRAINER_FILE
+    old_states, _ = pickle.loads(source_file.read_bytes())
+    new_params = mx.gluon.Trainer(grown_net.collect_params(), "adam")._params
+    new_states, optimizer = pickle.loads(widen.widen_trainer_states(source_file, old_order, new_order, new_params))
+    # only trained parameters have a state (gluon's InstanceNorm scales are fixed at 1); the new
+    # blocks' start fresh
+    assert {new_order[j] for j in new_states} == {old_order[i] for i in old_states}
+    for i in old_states:
+        j = new_order.index(old_order[i])
+        for old_m, new_m in zip(old_states[i], new_states[j]):
+            old_m, new_m = old_m.asnumpy(), new_m.asnumpy()
+            assert new_m.shape == new_params[j].shape
+            np.testing.assert_array_equal(new_m[tuple(slice(0, n) for n in old_m.shape)], old_m)
+    assert {new_order[j] for j in optimizer._index_update_count} == {old_order[i] for i in old_states}
+    # and the run goes on from the grown start, the new blocks' scales leaving 0
+    assert train(options(dataset, grown, random_vgg_file, steps=3, lr=1e-12, arch="johnson_s8_skip_w12_decres",
+                         init_from=str(base), resume=True)).step == 3
+    grown_net.load_parameters(str(ckpt.latest_checkpoint(grown) / "generator.params"))
+    scales = [p.data().asnumpy() for n, p in grown_net._collect_params_with_prefix().items()
+              if n.startswith("refine.") and n.endswith("body.1.norm.gamma")]
+    assert len(scales) == 2 and all(np.abs(s).max() > 0 for s in scales)
 
 
 def test_widen_array_keeps_old_outputs_blind_to_new_inputs():

@@ -249,10 +249,13 @@ class UpsampleConv(HybridBlock):
 
 
 class ConvNormAct(HybridBlock):
-    """ReflectConv (or UpsampleConv when ``upsample > 1``) + affine InstanceNorm + activation."""
+    """ReflectConv (or UpsampleConv when ``upsample > 1``) + InstanceNorm + activation.
+
+    The norm learns a shift; its scale is fixed at 1 (gluon's default), unless ``learned_scale`` is
+    an initializer name for a learned one."""
 
     def __init__(self, in_channels, channels, kernel_size, strides=1, upsample=1,
-                 activation='relu', **kwargs):
+                 activation='relu', learned_scale=None, **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
             if upsample > 1:
@@ -261,7 +264,8 @@ class ConvNormAct(HybridBlock):
                 self.conv = UpsampleConv(in_channels, channels, kernel_size, scale=upsample)
             else:
                 self.conv = ReflectConv(in_channels, channels, kernel_size, strides=strides)
-            self.norm = InstanceNorm(in_channels=channels)
+            self.norm = InstanceNorm(in_channels=channels) if learned_scale is None else \
+                InstanceNorm(in_channels=channels, scale=True, gamma_initializer=learned_scale)
             self.act = make_activation(activation)
 
     def hybrid_forward(self, F, x):
@@ -278,15 +282,21 @@ def ConvNormReLU(in_channels, channels, kernel_size, strides=1, upsample=1, **kw
 
 
 class ResidualBlock(HybridBlock):
-    """``x + IN(conv3(ReLU(IN(conv3(x)))))``, no activation after the sum (Johnson et al. 2016)."""
+    """``x + IN(conv3(ReLU(IN(conv3(x)))))``, no activation after the sum (Johnson et al. 2016).
 
-    def __init__(self, channels, kernel_size=3, **kwargs):
+    With ``identity_init`` the last norm gets a learned scale that starts at 0, so the new block
+    computes the identity (Goyal et al. 2017's zero-initialized residual) and learns its way out of
+    it: a generator grown by such blocks starts as the trained one it came from
+    (:mod:`mxstyle.training.widen`)."""
+
+    def __init__(self, channels, kernel_size=3, identity_init=False, **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
             self.body = nn.HybridSequential()
             with self.body.name_scope():
                 self.body.add(ConvNormAct(channels, channels, kernel_size, activation='relu'),
-                              ConvNormAct(channels, channels, kernel_size, activation=None))
+                              ConvNormAct(channels, channels, kernel_size, activation=None,
+                                          learned_scale='zeros' if identity_init else None))
 
     def hybrid_forward(self, F, x):
         return x + self.body(x)

@@ -404,7 +404,7 @@ def _init_from(options, generator, trainer, ctx):
     widened = shapes is not None and shapes[0] != shapes[1]
     if widened and not widen.is_widening(*shapes):
         raise ConfigError(f"--init-from {source} holds a {arch} generator, not {options.arch} (nor one with "
-                          "the same parameters, nor a narrower one of its family)")
+                          "the same parameters, nor a smaller one of its family)")
     if widened:
         _init_widened(folder, arch, generator, trainer, ctx)
     else:
@@ -436,7 +436,8 @@ def _init_widened(folder, arch, generator, trainer, ctx):
     widen.widen_generator(source, generator)
     with tempfile.TemporaryDirectory() as tmp:
         states = Path(tmp) / ckpt.TRAINER_FILE
-        states.write_bytes(widen.widen_trainer_states(folder / ckpt.TRAINER_FILE, trainer._params))
+        states.write_bytes(widen.widen_trainer_states(folder / ckpt.TRAINER_FILE, widen.trainer_order(source),
+                                                      widen.trainer_order(generator), trainer._params))
         trainer.load_states(str(states))
     side = 2 * getattr(generator, 'min_size', 32)
     x = mx.nd.array(np.random.RandomState(0).uniform(0, 255, (1, 3, side, side)), ctx=ctx)

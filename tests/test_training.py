@@ -232,7 +232,12 @@ def test_a_run_writes_log_plot_previews_and_keeps_two_checkpoints(tmp_path, data
     assert [p.name for p in ckpt.complete_checkpoints(run)] == ["step-000004", "step-000006"]
     assert ckpt.latest_checkpoint(run).name == "step-000006"
     assert json.loads((run / "config.json").read_text())["arch"] == "johnson_s8_skip"
-    assert TrainOptions.arch == "johnson_s8_skip_w12"  # the default: the shipped default model's
+    # the default generator: the shipped default model's, so the README's --init-from its state works
+    from mxstyle import model_folder
+    default_card = json.loads((model_folder.resolve_model_dir(model_folder.DEFAULT_MODEL) / "model.json").read_text())
+    assert TrainOptions.arch == default_card["arch"] == "johnson_s8_skip_w12_decres"
+    state = ckpt.read_checkpoint(ckpt.latest_checkpoint(Path(__file__).resolve().parents[1] / "training_state" / "langlois_s8"))
+    assert state["run"]["arch"] == TrainOptions.arch
     # keep_checkpoints=0 keeps every one (to compare a run's checkpoints afterwards)
     every = tmp_path / "every"
     train(options(dataset, every, random_vgg_file, steps=6, checkpoint_every=2, keep_checkpoints=0))

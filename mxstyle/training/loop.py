@@ -53,7 +53,7 @@ class TrainOptions:
     style: str = field(metadata=dict(help="the painting"))
     data: str = field(metadata=dict(help="folder of training photos (searched recursively)"))
     out: str = field(metadata=dict(help="run folder for checkpoints, logs and previews"))
-    arch: str = _option("johnson_s8_skip_w12", "generator (default %(default)s)", choices=list_models)
+    arch: str = _option("johnson_s8_skip_w12_decres", "generator (default %(default)s)", choices=list_models)
     steps: int = _option(2000, "total steps of the run (default %(default)s)")
     batch_size: int = _option(4)
     image_size: int = _option(256, "training crop size (default %(default)s)")

@@ -117,8 +117,8 @@ class JohnsonNet(HybridBlock):
                 for cin, cout in zip(rev[:-1], rev[1:]):
                     self.features.add(ConvNormReLU(cin, cout, 3, upsample=2))
             self.output = ReflectConv(channels[0], 3, outer_kernel)
-            # after ``output``, so that the parameters the network shares with one without these
-            # blocks come first, in the same order (an optimizer state's indices stay valid)
+            # new parameters under their own names; a Trainer (which sorts by full name) places them
+            # among the old ones, so growing moves Adam's states by name (mxstyle.training.widen)
             self.refine = nn.HybridSequential(prefix='refine_')
             with self.refine.name_scope():
                 for width in self._refined.values():

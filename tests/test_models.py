@@ -53,6 +53,15 @@ def test_unknown_name_raises_config_error_listing_valid_names():
     assert isinstance(info.value, MxstyleError) and isinstance(info.value, ValueError)
 
 
+def test_decoder_blocks_need_a_decoder_stage_below_full_resolution():
+    from mxstyle.models.johnson import JohnsonNet
+
+    with pytest.raises(ValueError, match="decoder_blocks=1"):
+        JohnsonNet(channels=(8, 16), res_blocks=1, outer_kernel=3, decoder_blocks=1)
+    with pytest.raises(ValueError, match="decoder_blocks=-1"):
+        JohnsonNet(channels=(8, 16, 32), res_blocks=1, outer_kernel=3, decoder_blocks=-1)
+
+
 def test_register_model_decorator_rejects_a_second_function_under_one_name():
     with pytest.raises(ValueError):
         @register_model(name='johnson')

@@ -14,8 +14,9 @@ decoder stages is added to the encoder's output of the same resolution (U-Net-li
 parameters, no FLOPs to speak of), so the decoder sees the photo's structure at that resolution
 and not only through the bottleneck. With ``decoder_blocks=n``, ``n`` residual blocks follow each
 decoder stage but the full-resolution one (after its skip), where the mid-scale texture is painted;
-they start as the identity, so a trained network without them grows into one with them unchanged. The spec table :data:`JOHNSON_SPECS` drives the network
-(as ``gluon/model_zoo/vision/vgg.py`` does); the registered constructors are thin.
+they start as the identity, so a trained network without them grows into one with them unchanged.
+The spec table :data:`JOHNSON_SPECS` drives the network (as ``gluon/model_zoo/vision/vgg.py``
+does); the registered constructors are thin.
 """
 
 from mxnet.gluon import nn
@@ -82,8 +83,10 @@ class JohnsonNet(HybridBlock):
     def __init__(self, channels=(32, 64, 128), res_blocks=5, outer_kernel=9, skips=0, decoder_blocks=0,
                  arch=None, **kwargs):
         channels = tuple(int(c) for c in channels)
+        decoder_blocks = int(decoder_blocks)
         if len(channels) < 1 or min(channels) < 1 or res_blocks < 0 or outer_kernel % 2 != 1 \
-                or not 0 <= skips <= max(len(channels) - 2, 0) or decoder_blocks < 0:
+                or not 0 <= skips <= max(len(channels) - 2, 0) or decoder_blocks < 0 \
+                or (decoder_blocks and len(channels) < 3):  # no decoder stage below full resolution
             raise ValueError('bad JohnsonNet spec: channels=%r res_blocks=%r outer_kernel=%r skips=%r '
                              'decoder_blocks=%r' % (channels, res_blocks, outer_kernel, skips, decoder_blocks))
         if arch is not None and 'prefix' not in kwargs:
@@ -94,7 +97,7 @@ class JohnsonNet(HybridBlock):
         if skips:
             self.spec['skips'] = int(skips)
         if decoder_blocks:
-            self.spec['decoder_blocks'] = int(decoder_blocks)
+            self.spec['decoder_blocks'] = decoder_blocks
         self.stride = 2 ** (len(channels) - 1)
         # layer index in ``features`` of the encoder output at resolution level L (L at 1/2**L) ->
         # index of the decoder output it is added to
@@ -123,7 +126,7 @@ class JohnsonNet(HybridBlock):
             with self.refine.name_scope():
                 for width in self._refined.values():
                     stage = nn.HybridSequential(prefix='')
-                    for _ in range(int(decoder_blocks)):
+                    for _ in range(decoder_blocks):
                         stage.add(ResidualBlock(width, identity_init=True))
                     self.refine.add(stage)
 

@@ -437,7 +437,8 @@ def _init_widened(folder, arch, generator, trainer, ctx):
     with tempfile.TemporaryDirectory() as tmp:
         states = Path(tmp) / ckpt.TRAINER_FILE
         states.write_bytes(widen.widen_trainer_states(folder / ckpt.TRAINER_FILE, widen.trainer_order(source),
-                                                      widen.trainer_order(generator), trainer._params))
+                                                      widen.structural_names(generator, trainer._params),
+                                                      trainer._params))
         trainer.load_states(str(states))
     side = 2 * getattr(generator, 'min_size', 32)
     x = mx.nd.array(np.random.RandomState(0).uniform(0, 255, (1, 3, side, side)), ctx=ctx)

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ['is_widening', 'widen_array', 'widen_generator', 'trainer_order', 'widen_trainer_states']
+__all__ = ['is_widening', 'widen_array', 'widen_generator', 'structural_names', 'trainer_order',
+           'widen_trainer_states']
 
 
 def is_widening(source_shapes, target_shapes):
@@ -70,20 +71,26 @@ def widen_generator(source, target):
         param.set_data(widen_array(trained, fresh, _inputs_axis(fresh)).astype(fresh.dtype))
 
 
-def trainer_order(block):
-    """The structural names (``features.0.conv.conv.weight``) of ``block``'s parameters in the order
-    of a ``gluon.Trainer`` over ``block.collect_params()``, the indices of its states file (the
-    Trainer sorts by full name, so a grown network's new blocks can sit between the old ones)."""
-    import mxnet as mx
-
+def structural_names(block, params):
+    """The structural names (``features.0.conv.conv.weight``) of ``params``, parameters of ``block``,
+    in their order."""
     names = {id(p): n for n, p in block._collect_params_with_prefix().items()}
-    return [names[id(p)] for p in mx.gluon.Trainer(block.collect_params(), 'adam')._params]
+    return [names[id(p)] for p in params]
+
+
+def trainer_order(block):
+    """The structural names of ``block``'s parameters in the order of a ``gluon.Trainer`` over
+    ``block.collect_params()``, the indices of its states file: the Trainer sorts them by full name,
+    so a grown network's new blocks can sit between the old ones."""
+    params = block.collect_params()
+    return structural_names(block, [params[name] for name in sorted(params.keys())])
 
 
 def widen_trainer_states(source_file, source_names, target_names, target_params):
     """The bytes of an Adam states file (``Trainer.save_states``) of a smaller generator, grown for
     ``target_params`` (the grown trainer's parameters, in its order); ``source_names`` and
-    ``target_names``: both trainers' structural parameter names in their order (:func:`trainer_order`).
+    ``target_names``: both trainers' structural parameter names in their order (:func:`trainer_order`,
+    :func:`structural_names`).
     Each moment array gets the trained values in its corner and zeros elsewhere; a new block's
     parameters get no state here, so the optimizer starts them fresh."""
     with open(source_file, 'rb') as f:

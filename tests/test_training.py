@@ -391,6 +391,28 @@ def test_init_from_grows_a_generator_by_identity_blocks_and_moves_adams_state_by
     assert len(scales) == 2 and all(np.abs(s).max() > 0 for s in scales)
 
 
+def test_init_from_adds_a_second_block_per_stage_keeping_the_first(tmp_path, dataset, random_vgg_file):
+    from mxstyle.models import get_model
+
+    one = tmp_path / "one"
+    train(options(dataset, one, random_vgg_file, steps=3, arch="johnson_s8_skip_w12_decres"))
+    two = tmp_path / "two"
+    train(options(dataset, two, random_vgg_file, steps=1, lr=1e-12, arch="johnson_s8_skip_w12_decres2",
+                  init_from=str(one)))
+    one_net, two_net = get_model("johnson_s8_skip_w12_decres"), get_model("johnson_s8_skip_w12_decres2")
+    one_net.load_parameters(str(ckpt.latest_checkpoint(one) / "generator.params"))
+    two_net.load_parameters(str(ckpt.latest_checkpoint(two) / "generator.params"))
+    x = mx.nd.array(np.random.RandomState(2).uniform(0, 255, (1, 3, 48, 64)))
+    np.testing.assert_allclose(two_net(x).asnumpy(), one_net(x).asnumpy(), atol=1e-2)
+    old, new = one_net._collect_params_with_prefix(), two_net._collect_params_with_prefix()
+    # the trained blocks are each stage's first (refine.S.0), the new ones (refine.S.1) the identity
+    trained = [n for n in old if n.startswith("refine.") and n.endswith("body.1.norm.gamma")]
+    assert sorted(trained) == ["refine.0.0.body.1.norm.gamma", "refine.1.0.body.1.norm.gamma"]
+    for name in trained:
+        assert np.abs(old[name].data().asnumpy()).max() > 0
+        np.testing.assert_allclose(new[name].data().asnumpy(), old[name].data().asnumpy(), atol=1e-9)
+        assert np.abs(new[name.replace(".0.body", ".1.body")].data().asnumpy()).max() < 1e-9
+
 def test_widen_array_keeps_old_outputs_blind_to_new_inputs():
     from mxstyle.training.widen import widen_array
 

@@ -26,7 +26,7 @@ from .layers import ConvNormReLU, ReflectConv, ResidualBlock, tanh_to_pixels
 from .registry import register_model
 
 __all__ = ['JOHNSON_SPECS', 'JohnsonNet', 'johnson', 'johnson_lite', 'johnson_s8', 'johnson_s8_skip',
-           'johnson_s8_skip_w12', 'johnson_s8_skip_w12_decres']
+           'johnson_s8_skip_w12', 'johnson_s8_skip_w12_decres', 'johnson_s8_skip_w12_decres2']
 
 #: name -> keyword arguments of :class:`JohnsonNet`.
 JOHNSON_SPECS = {
@@ -45,11 +45,16 @@ JOHNSON_SPECS = {
     # starts from a trained johnson_s8_skip computing the same function (mxstyle.training.widen).
     'johnson_s8_skip_w12': dict(channels=(12, 24, 48, 96), res_blocks=3, outer_kernel=3, skips=2),
     # johnson_s8_skip_w12 with a residual block after the decoder's 1/4 and 1/2 resolution stages
-    # (46.7 kFLOP per pixel): depth where relu2_1 and relu3_1, 94% of the style loss left, are painted
+    # (46.7 kFLOP per pixel): depth where relu2_1 and relu3_1 are painted (94% of the style loss that
+    # release 10's default left)
     # (docs/training.md, "Residual blocks in the decoder"). It starts from a trained
     # johnson_s8_skip_w12 computing the same function (the new blocks start as the identity).
     'johnson_s8_skip_w12_decres': dict(channels=(12, 24, 48, 96), res_blocks=3, outer_kernel=3, skips=2,
                                        decoder_blocks=1),
+    # two blocks per stage (57.0 kFLOP per pixel); grows from a trained johnson_s8_skip_w12_decres,
+    # whose blocks stay the first of each stage (docs/training.md, "A second block per stage").
+    'johnson_s8_skip_w12_decres2': dict(channels=(12, 24, 48, 96), res_blocks=3, outer_kernel=3, skips=2,
+                                        decoder_blocks=2),
 }
 
 
@@ -185,6 +190,12 @@ def johnson_s8_skip_w12(**kwargs):
 def johnson_s8_skip_w12_decres(**kwargs):
     """johnson_s8_skip_w12 with a residual block after the decoder's 1/4 and 1/2 resolution stages."""
     return _build('johnson_s8_skip_w12_decres', **kwargs)
+
+
+@register_model
+def johnson_s8_skip_w12_decres2(**kwargs):
+    """johnson_s8_skip_w12 with two residual blocks after the decoder's 1/4 and 1/2 resolution stages."""
+    return _build('johnson_s8_skip_w12_decres2', **kwargs)
 
 
 @register_model

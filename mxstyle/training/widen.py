@@ -3,7 +3,7 @@
 
 Two architectures of one family (``johnson_s8_skip`` with 8/16/32/64 channels,
 ``johnson_s8_skip_w12`` with 12/24/48/96, ``johnson_s8_skip_w12_decres`` with residual blocks added
-to its decoder) share their parameters' names, each at least as large in the grown one, which may
+to its decoder, ``johnson_s8_skip_w12_decres2`` with two per stage) share their parameters' names, each at least as large in the grown one, which may
 have more: new blocks, which its constructor makes start as the identity
 (:class:`~mxstyle.models.layers.ResidualBlock`'s ``identity_init``) and which keep their fresh
 values here. Every trained array goes into the corner of the grown one's:
